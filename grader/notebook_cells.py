@@ -1,0 +1,140 @@
+"""Reading nbgrader's cell metadata: which cells are answers, tests, hidden tests.
+
+Used by the release check, the demo (to fill answers into a release notebook) and the tests.
+"""
+
+import re
+from dataclasses import dataclass
+
+import nbformat
+
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+MARKERS = (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END)
+
+
+@dataclass(frozen=True)
+class GradedCell:
+    """One cell that carries points: an autograded test cell or a manually graded answer."""
+
+    notebook: str  # notebook name without .ipynb, e.g. "part0_filters"
+    grade_id: str
+    points: float
+
+    @property
+    def column(self):
+        """Column name in grades.csv, e.g. ``part0_filters/test_box_kernel``."""
+        return f"{self.notebook}/{self.grade_id}"
+
+
+def nbgrader_meta(cell):
+    """The cell's ``nbgrader`` metadata dict ({} for an ordinary cell)."""
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def is_solution(cell):
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_graded(cell):
+    return bool(nbgrader_meta(cell).get("grade"))
+
+
+def graded_cells(notebook_path):
+    """Graded cells of a notebook, in notebook order.
+
+    Args:
+        notebook_path: pathlib.Path of a source or release notebook.
+    Returns:
+        list of GradedCell.
+    """
+    nb = nbformat.read(notebook_path, as_version=4)
+    name = notebook_path.stem
+    return [
+        GradedCell(name, nbgrader_meta(c)["grade_id"], float(nbgrader_meta(c).get("points", 0)))
+        for c in nb.cells
+        if is_graded(c)
+    ]
+
+
+def region_lines(source, begin, end):
+    """Lines strictly between ``begin`` and ``end`` marker lines (all such regions)."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == begin:
+            inside = True
+        elif stripped == end:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def strip_markers(source):
+    """Source with the BEGIN/END SOLUTION and HIDDEN TESTS marker lines removed, contents kept.
+
+    This turns a source answer cell into a complete reference answer, and a source test
+    cell into the full test (public and hidden) that the grader runs.
+    """
+    kept = [line for line in source.splitlines() if line.strip() not in MARKERS]
+    return "\n".join(kept)
+
+
+def reference_answers(source_notebook):
+    """Reference code of every answer cell of a source notebook.
+
+    Returns:
+        dict grade_id -> answer source (markers removed).
+    """
+    nb = nbformat.read(source_notebook, as_version=4)
+    return {
+        nbgrader_meta(c)["grade_id"]: strip_markers(c.source)
+        for c in nb.cells
+        if is_solution(c)
+    }
+
+
+def fill_answers(notebook, answers):
+    """Write answers into a release notebook, as a student would, and return it.
+
+    Args:
+        notebook: nbformat NotebookNode (modified in place).
+        answers: dict grade_id -> code; answer cells not named keep their stub.
+    """
+    for cell in notebook.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if is_solution(cell) and grade_id in answers:
+            cell.source = answers[grade_id]
+    return notebook
+
+
+def secret_lines(source_notebook, min_length=12):
+    """Distinctive lines of solutions and hidden tests: none may appear in a release.
+
+    A line counts when it is long enough to be distinctive and does not also occur
+    outside the solution and hidden-test regions (provided code may legitimately repeat it).
+
+    Returns:
+        set of stripped lines.
+    """
+    nb = nbformat.read(source_notebook, as_version=4)
+    secret, public = set(), set()
+    for cell in nb.cells:
+        hidden = region_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+        hidden += region_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+        secret.update(line.strip() for line in hidden)
+        public.update(line.strip() for line in strip_regions(cell.source).splitlines())
+    return {s for s in secret - public if len(s) >= min_length and not s.startswith("#")}
+
+
+def strip_regions(source):
+    """Source with solution and hidden-test regions (markers included) removed."""
+    pattern = r"^[ \t]*{b}[ \t]*$.*?^[ \t]*{e}[ \t]*$\n?"
+    for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
+        source = re.sub(
+            pattern.format(b=re.escape(begin), e=re.escape(end)), "", source, flags=re.M | re.S
+        )
+    return source

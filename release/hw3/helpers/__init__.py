@@ -1,0 +1,9 @@
+"""Shared code for the hw3 notebooks: gradient checks, test checks, images and plots.
+
+This package ships with the student release (``release/hw3/helpers``) and holds no
+solutions. Notebooks import it as ``helpers`` from their own folder, so nothing needs
+to be installed. During autograding the grader always uses the course's own copy,
+never one that arrives inside a submission.
+"""
+
+__all__ = ["checks", "gradient_check", "images", "plotting"]

@@ -1,0 +1,122 @@
+"""Numerical gradients by centered differences, and the relative error used to compare them.
+
+Both gradient functions perturb ``x`` in place one entry at a time (so that ``f`` may
+close over ``x``, as in the CS231n notebooks) and always restore it, even when ``f``
+raises. Use float64 inputs: with float32 the differences drown in rounding error.
+"""
+
+import numpy as np
+
+
+def rel_error(x, y, eps=1e-8):
+    """Largest elementwise relative error between two arrays of the same shape.
+
+    Args:
+        x, y: array-likes of the same shape (any shape).
+        eps: floor for the denominator, so two near-zero entries do not blow up.
+    Returns:
+        float: max over entries of ``|x - y| / max(eps, |x| + |y|)``. Correct
+        gradients usually give 1e-7 or less; above 1e-3 something is wrong.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"rel_error: shapes differ, {x.shape} vs {y.shape}")
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(eps, np.abs(x) + np.abs(y))))
+
+
+def _entries(x):
+    """Iterate over every multi-index of ``x`` (any shape, including 0-d)."""
+    return np.ndindex(*x.shape)
+
+
+def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
+    """Gradient of a scalar function by centered differences.
+
+    Args:
+        f: callable taking an array shaped like ``x`` and returning a scalar.
+        x: float array of any shape ``S``; perturbed in place and restored.
+        verbose: print each entry's gradient as it is computed.
+        h: step size.
+    Returns:
+        grad: float64 array of shape ``S``, ``grad[i] ~ (f(x + h e_i) - f(x - h e_i)) / 2h``.
+    """
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for ix in _entries(x):
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            f_plus = float(f(x))
+            x[ix] = old - h
+            f_minus = float(f(x))
+        finally:
+            x[ix] = old
+        grad[ix] = (f_plus - f_minus) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Gradient of ``sum(f(x) * df)`` for an array-valued ``f``: the backward pass to check.
+
+    Args:
+        f: callable taking an array shaped like ``x`` and returning an array of shape ``T``.
+        x: float array of any shape ``S``; perturbed in place and restored.
+        df: upstream gradient, shape ``T``.
+        h: step size.
+    Returns:
+        grad: float64 array of shape ``S``, the vector-Jacobian product ``df . d f(x) / dx``.
+    """
+    df = np.asarray(df, dtype=np.float64)
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for ix in _entries(x):
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            pos = np.array(f(x), dtype=np.float64)  # copy: f may return a view of x
+            x[ix] = old - h
+            neg = np.array(f(x), dtype=np.float64)
+        finally:
+            x[ix] = old
+        if pos.shape != df.shape:
+            raise ValueError(f"f(x) has shape {pos.shape} but df has shape {df.shape}")
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=0):
+    """Compare an analytic gradient with centered differences at a few random entries.
+
+    For parameters too large to check entry by entry.
+
+    Args:
+        f: scalar function of ``x``.
+        x: float array of shape ``S``; perturbed in place and restored.
+        analytic_grad: array of shape ``S``.
+        num_checks: how many entries to sample.
+        seed: seed of the sampling, so a rerun checks the same entries.
+    Returns:
+        list of ``(index, numerical, analytic, relative_error)`` tuples, also printed.
+    """
+    rng = np.random.default_rng(seed)
+    analytic_grad = np.asarray(analytic_grad, dtype=np.float64)
+    results = []
+    for _ in range(num_checks):
+        ix = tuple(int(rng.integers(n)) for n in x.shape)
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            f_plus = float(f(x))
+            x[ix] = old - h
+            f_minus = float(f(x))
+        finally:
+            x[ix] = old
+        numerical = (f_plus - f_minus) / (2 * h)
+        analytic = float(analytic_grad[ix])
+        err = abs(numerical - analytic) / max(1e-12, abs(numerical) + abs(analytic))
+        print(f"numerical: {numerical:+.6e} analytic: {analytic:+.6e}, relative error: {err:.2e}")
+        results.append((ix, numerical, analytic, err))
+    return results
