@@ -40,10 +40,8 @@ def nbgrader_config(course_root):
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
-    # Never copied from source to release, nor from source into a graded folder.
-    c.CourseDirectory.ignore = [
-        ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "figures", "helpers",
-    ]
+    # Never copied between nbgrader's folders (source -> release, submitted -> autograded).
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     c.Execute.timeout = CELL_TIMEOUT_S

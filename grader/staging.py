@@ -1,0 +1,66 @@
+"""Putting one unpacked submission where nbgrader expects it: ``submitted/<id>/hw3/``.
+
+Only the matched notebooks (under their expected names) and plain data files (figures,
+saved results) are staged. Nothing importable is: no ``helpers/`` copy, no ``.py`` file,
+no extension module, so a submission cannot replace the course's code or numpy's.
+"""
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grader.intake import UNREADABLE_NOTEBOOK
+from grader.paths import ASSIGNMENT_ID
+
+IMPORTABLE_SUFFIXES = {".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dll", ".dylib"}
+NEVER_STAGED_DIRS = {"helpers", "__pycache__", ".ipynb_checkpoints", "__MACOSX"}
+
+
+def drop_unreadable_notebooks(sub):
+    """Remove notebooks nbformat cannot read from ``sub.notebooks``, reporting each.
+
+    A notebook that is not JSON, or is JSON but not a notebook, would otherwise stop
+    nbgrader for the whole submission; dropped, it scores 0 and the rest is graded.
+    """
+    for name, path in list(sub.notebooks.items()):
+        try:
+            nb = nbformat.read(path, as_version=4)
+            if not isinstance(nb.get("cells"), list):
+                raise ValueError("no list of cells")
+        except Exception as exc:  # nbformat raises many types for bad input
+            del sub.notebooks[name]
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            sub.add_problem(UNREADABLE_NOTEBOOK, f"{name} cannot be read ({reason})")
+
+
+def _is_data_file(rel):
+    return (
+        rel.suffix.lower() not in IMPORTABLE_SUFFIXES | {".ipynb"}
+        and not NEVER_STAGED_DIRS & set(rel.parts[:-1])
+        and not any(part.startswith(".") for part in rel.parts)
+    )
+
+
+def stage(sub, course_root):
+    """Copy a submission into ``course_root/submitted/<id>/hw3`` and clear old results.
+
+    Returns:
+        Path of the staged assignment folder.
+    """
+    course_root = Path(course_root)
+    dest = course_root / "submitted" / sub.student_id / ASSIGNMENT_ID
+    for stale in (dest.parent, course_root / "autograded" / sub.student_id):
+        if stale.exists():
+            shutil.rmtree(stale)
+    dest.mkdir(parents=True)
+    # Data files are taken relative to the folder that holds the notebooks.
+    base = next(iter(sub.notebooks.values())).parent if sub.notebooks else sub.root
+    for path in sorted(base.rglob("*")):
+        rel = path.relative_to(base)
+        if path.is_file() and not path.is_symlink() and _is_data_file(rel):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest / rel)
+    for name, path in sub.notebooks.items():
+        shutil.copyfile(path, dest / name)
+    return dest
