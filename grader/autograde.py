@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grader import intake, staging
 from grader.course_dir import copy_source, generate_assignment, source_fingerprint
+from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
 from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.report import StudentResult, write_grades_csv
@@ -54,7 +55,7 @@ def prepare_grading_dir(out_dir):
         marker.write_text(fingerprint + "\n")
 
 
-def run_worker(course_root, student_id, timeout_s):
+def run_worker(course_root, student_id, timeout_s, cell_timeout_s):
     """Autograde one staged student in a child process.
 
     Returns:
@@ -62,7 +63,7 @@ def run_worker(course_root, student_id, timeout_s):
     """
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader.worker", str(course_root), student_id],
+        [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(cell_timeout_s)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True,  # its own process group, so the kernel dies with it
     )
@@ -87,7 +88,8 @@ def run_worker(course_root, student_id, timeout_s):
     return intake.GRADING_ERROR, f"nbgrader failed: {last_line.strip()[:300]}"
 
 
-def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_S):
+def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_S,
+                     cell_timeout_s=CELL_TIMEOUT_S):
     """Grade one submission end to end; never raises for bad input.
 
     Returns:
@@ -106,20 +108,21 @@ def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_
     scores = dict(zero)
     if sub.notebooks:
         staging.stage(sub, out_dir)
-        status, detail = run_worker(out_dir, sub.student_id, timeout_s)
+        status, detail = run_worker(out_dir, sub.student_id, timeout_s, cell_timeout_s)
         if status != intake.GRADED:
             sub.add_problem(status, detail)
         scores.update(gradebook_scores(out_dir, sub.student_id) if status == intake.GRADED else {})
     return StudentResult(sub.student_id, sub.status, sub.detail, scores, time.monotonic() - start)
 
 
-def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, log=print):
+def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, cell_timeout_s=CELL_TIMEOUT_S, log=print):
     """Grade every submission found in ``paths`` and write ``out_dir/grades.csv``.
 
     Args:
         paths: zips and folders, as described in ``grader.intake``.
         out_dir: the grading folder (an nbgrader course folder, created if needed).
         timeout_s: wall-clock limit per submission.
+        cell_timeout_s: limit per notebook cell (a cell over it scores 0, the rest goes on).
         log: called with one progress line per submission.
     Returns:
         list of StudentResult, in the order the submissions were found.
@@ -130,7 +133,7 @@ def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, log=print):
     names, cells = source_notebook_names(), assignment_cells()
     results = []
     for i, sub in enumerate(submissions, 1):
-        result = grade_submission(sub, out_dir, names, timeout_s)
+        result = grade_submission(sub, out_dir, names, timeout_s, cell_timeout_s)
         results.append(result)
         log(f"[{i}/{len(submissions)}] {result.student_id}: {result.status}, "
             f"{result.total:g}/{sum(c.points for c in cells):g} points ({result.seconds:.1f} s)")

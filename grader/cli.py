@@ -28,7 +28,7 @@ def cmd_autograde(args):
     from grader.autograde import assignment_cells, autograde
     from grader.report import format_table
 
-    results = autograde(args.paths, args.out, timeout_s=args.timeout)
+    results = autograde(args.paths, args.out, timeout_s=args.timeout, cell_timeout_s=args.cell_timeout)
     print()
     print(format_table(results, assignment_cells()))
     print(f"\nwrote {Path(args.out) / 'grades.csv'}")
@@ -58,6 +58,7 @@ def build_parser():
     p.add_argument("--out", type=Path, default=DEFAULT_GRADING_DIR,
                    help="grading folder for grades.csv and nbgrader's files (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per submission (default: 600)")
+    p.add_argument("--cell-timeout", type=float, default=120, help="seconds per notebook cell (default: 120)")
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("demo", help="release, three example students, autograde, grade table")

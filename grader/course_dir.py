@@ -52,15 +52,15 @@ def _put_interpreter_bin_on_path():
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-def nbgrader_api(course_root):
+def nbgrader_api(course_root, cell_timeout_s=None):
     """An ``NbGraderAPI`` bound to ``course_root`` with the course's settings."""
     _put_interpreter_bin_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from grader.nbgrader_settings import nbgrader_config
+    from grader.nbgrader_settings import CELL_TIMEOUT_S, nbgrader_config
 
-    config = nbgrader_config(course_root)
+    config = nbgrader_config(course_root, cell_timeout_s or CELL_TIMEOUT_S)
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir=coursedir, config=config)
 

@@ -15,12 +15,13 @@ TEXT_STUB = "YOUR ANSWER HERE"
 CELL_TIMEOUT_S = 120
 
 
-def nbgrader_config(course_root):
+def nbgrader_config(course_root, cell_timeout_s=CELL_TIMEOUT_S):
     """nbgrader settings for a course folder that holds ``source/``, ``release/``, ``submitted/``...
 
     Args:
         course_root: folder used as nbgrader's ``CourseDirectory.root``; nbgrader keeps
             its gradebook there as ``gradebook.db``.
+        cell_timeout_s: seconds one cell may run when autograding.
     Returns:
         traitlets Config.
     """
@@ -44,7 +45,7 @@ def nbgrader_config(course_root):
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
-    c.Execute.timeout = CELL_TIMEOUT_S
+    c.Execute.timeout = int(cell_timeout_s)
     # nbgrader scores a test cell 0 when it wrote anything to stderr. Libraries print warnings
     # there (numpy, PyTorch), and a correct answer must not lose points for that, so stderr is
     # relabelled as ordinary text right after execution, before grades are determined.
