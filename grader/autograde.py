@@ -20,7 +20,7 @@ from grader.course_dir import copy_source, generate_assignment, source_fingerpri
 from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
 from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
-from grader.report import StudentResult, write_grades_csv
+from grader.report import StudentResult, read_grades_csv, write_grades_csv
 from grader.scores import gradebook_scores
 
 # Wall-clock limit for grading one submission (all its notebooks), kernel start included.
@@ -125,19 +125,23 @@ def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, cell_timeout_s=CEL
         cell_timeout_s: limit per notebook cell (a cell over it scores 0, the rest goes on).
         log: called with one progress line per submission.
     Returns:
-        list of StudentResult, in the order the submissions were found.
+        list of StudentResult, in the order the submissions were found. ``grades.csv``
+        also keeps the rows of students graded in earlier runs into the same folder.
     """
     out_dir = Path(out_dir).resolve()
     submissions = intake.discover(paths)
     prepare_grading_dir(out_dir)
     names, cells = source_notebook_names(), assignment_cells()
+    table = out_dir / "grades.csv"
+    this_run = {s.student_id for s in submissions}
+    earlier = [r for r in read_grades_csv(table, cells) if r.student_id not in this_run]
     results = []
     for i, sub in enumerate(submissions, 1):
         result = grade_submission(sub, out_dir, names, timeout_s, cell_timeout_s)
         results.append(result)
         log(f"[{i}/{len(submissions)}] {result.student_id}: {result.status}, "
             f"{result.total:g}/{sum(c.points for c in cells):g} points ({result.seconds:.1f} s)")
-        write_grades_csv(results, cells, out_dir / "grades.csv")  # after each, so nothing is lost
+        write_grades_csv(earlier + results, cells, table)  # after each one, so nothing is lost
     if not submissions:
-        write_grades_csv(results, cells, out_dir / "grades.csv")
+        write_grades_csv(earlier, cells, table)
     return results

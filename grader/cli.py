@@ -1,4 +1,9 @@
-"""Command line: ``python -m grader {release,autograde,demo}``."""
+"""The instructor's tool for the hw3 course pack.
+
+  release    build release/hw3 (the student version) from source/hw3
+  autograde  grade submitted zips or folders into grades.csv
+  demo       build the release, grade three example students, print the table
+"""
 
 import argparse
 import sys
@@ -28,7 +33,11 @@ def cmd_autograde(args):
     from grader.autograde import assignment_cells, autograde
     from grader.report import format_table
 
-    results = autograde(args.paths, args.out, timeout_s=args.timeout, cell_timeout_s=args.cell_timeout)
+    try:
+        results = autograde(args.paths, args.out, timeout_s=args.timeout, cell_timeout_s=args.cell_timeout)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print()
     print(format_table(results, assignment_cells()))
     print(f"\nwrote {Path(args.out) / 'grades.csv'}")
@@ -45,10 +54,12 @@ def cmd_demo(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m grader", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("release", help="build release/hw3 from source/hw3 (solutions and hidden tests removed)")
+    p = sub.add_parser("release", help="build release/hw3 from source/hw3 (no solutions, no hidden tests)")
     p.add_argument("--check", action="store_true", help="only check that the committed release is fresh")
     p.add_argument("--dest", type=Path, default=RELEASE_DIR, help="release folder (default: %(default)s)")
     p.set_defaults(func=cmd_release)

@@ -72,15 +72,16 @@ def find_leaks(release_dir, source_dir=SOURCE_DIR):
 
 
 def tree_differences(expected, actual):
-    """Relative paths that differ between two folders (missing, extra, or changed files)."""
+    """What turning ``actual`` into ``expected`` would change, one line per file:
+    ``added: p``, ``removed: p`` or ``changed: p`` (paths relative to the folders)."""
     expected, actual = Path(expected), Path(actual)
 
     def files(root):
         return {p.relative_to(root) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
     want, have = files(expected), files(actual)
-    diffs = [f"missing: {p}" for p in sorted(want - have)]
-    diffs += [f"unexpected: {p}" for p in sorted(have - want)]
+    diffs = [f"added: {p}" for p in sorted(want - have)]
+    diffs += [f"removed: {p}" for p in sorted(have - want)]
     diffs += [
         f"changed: {p}"
         for p in sorted(want & have)

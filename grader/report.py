@@ -51,6 +51,28 @@ def write_grades_csv(results, cells, path):
     os.replace(tmp, path)
 
 
+def read_grades_csv(path, cells):
+    """Rows of an existing ``grades.csv`` as StudentResults (empty if absent or of other columns).
+
+    Lets a later run that grades only some students keep everyone else's rows.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    columns = [c.column for c in cells]
+    if rows and not set(columns) <= set(rows[0]):
+        return []  # a table for another version of the assignment
+    return [
+        StudentResult(
+            row["student_id"], row["status"], row.get("detail", ""),
+            {col: float(row[col]) for col in columns if row.get(col, "") != ""},
+        )
+        for row in rows
+    ]
+
+
 def format_table(results, cells):
     """The grade table as aligned text: a row per student, a column per graded cell."""
     header = ["student", "status", *[c.grade_id for c in cells], "total"]
@@ -63,7 +85,7 @@ def format_table(results, cells):
             f"{_fmt(r.total)}/{_fmt(max_total)}",
         ])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     details = [f"  {r.student_id}: {r.detail}" for r in results if r.detail]
     return "\n".join(lines + (["", "notes:", *details] if details else []))

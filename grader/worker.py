@@ -20,7 +20,8 @@ def main(argv):
     from grader.course_dir import nbgrader_api
     from grader.paths import ASSIGNMENT_ID
 
-    result = nbgrader_api(course_root, float(cell_timeout_s)).autograde(ASSIGNMENT_ID, student_id, force=True, create=True)
+    api = nbgrader_api(course_root, float(cell_timeout_s))
+    result = api.autograde(ASSIGNMENT_ID, student_id, force=True, create=True)
     error = "" if result["success"] else (result.get("error") or result.get("log") or "")
     print(json.dumps({"success": bool(result["success"]), "error": error[-4000:]}))
     return 0 if result["success"] else 1

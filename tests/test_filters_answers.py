@@ -2,8 +2,8 @@
 plausible wrong ones, each costing only its own function's points."""
 
 import pytest
-
 from cell_runner import load_cells, run_test_cell
+
 from grader.paths import SOURCE_DIR
 
 NOTEBOOK = SOURCE_DIR / "part0_filters.ipynb"

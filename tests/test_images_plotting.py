@@ -34,3 +34,17 @@ def test_show_and_save_writes_a_png(tmp_path):
     path = save_figure(fig, tmp_path / "sub" / "fig.png")
     png = matplotlib.image.imread(path)
     assert png.ndim == 3 and png.shape[0] > 100
+
+
+def test_autograding_keeps_a_submitted_figure(tmp_path, monkeypatch):
+    path = tmp_path / "fig.png"
+    path.write_bytes(b"the student's figure")
+    fig = show_images([np.zeros((4, 4))], ["x"])
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    save_figure(fig, path)
+    assert path.read_bytes() == b"the student's figure"
+    save_figure(fig, tmp_path / "new.png")  # a missing one is still written
+    assert (tmp_path / "new.png").stat().st_size > 100
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    save_figure(fig, path)
+    assert path.read_bytes() != b"the student's figure"

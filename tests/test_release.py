@@ -52,7 +52,8 @@ def test_leak_check_catches_a_planted_solution(tmp_path):
 def test_release_helpers_import_with_nothing_installed():
     """A downloaded release works on its own: `import helpers` from the notebook folder."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = "import helpers.checks, helpers.gradient_check, helpers.images, helpers.plotting; print(helpers.__file__)"
+    modules = "helpers.checks, helpers.gradient_check, helpers.images, helpers.plotting, helpers.runtime"
+    code = f"import {modules}; print(helpers.__file__)"
     out = subprocess.run([sys.executable, "-c", code], cwd=RELEASE_DIR, env=env,
                          capture_output=True, text=True, check=True).stdout
     assert str(RELEASE_DIR / "helpers") in out

@@ -6,4 +6,4 @@ to be installed. During autograding the grader always uses the course's own copy
 never one that arrives inside a submission.
 """
 
-__all__ = ["checks", "gradient_check", "images", "plotting"]
+__all__ = ["checks", "gradient_check", "images", "plotting", "runtime"]

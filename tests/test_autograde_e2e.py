@@ -1,0 +1,148 @@
+"""End to end: real submissions, real nbgrader, real kernels, one batch with good and bad input."""
+
+import csv
+import shutil
+
+import nbformat
+import pytest
+
+from grader import intake
+from grader.autograde import assignment_cells, autograde
+from grader.demo import make_student, zip_folder
+from grader.notebook_cells import reference_answers
+from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
+
+NB = "part0_filters.ipynb"
+REFERENCE = reference_answers(SOURCE_DIR / NB)
+BOX, LAP = "part0_filters/test_box_kernel", "part0_filters/test_laplacian_kernel"
+CELL_TIMEOUT_S = 5
+
+WRONG_LAPLACIAN = "def laplacian_kernel():\n    return np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])\n"
+WRONG_BOX = "def box_kernel(n):\n    return np.ones((n, n))\n"
+NOOP_CHECKS = (
+    "import numpy as np\n"
+    "def as_float_array(value, name, shape=None):\n    return np.zeros(shape or (1,))\n"
+    "def assert_close(*args, **kwargs):\n    pass\n"
+    "def passed(message):\n    print(message)\n"
+)
+WARNING_BOX = (
+    "import sys, warnings\n"
+    "def box_kernel(n):\n"
+    "    warnings.warn('deprecated, but harmless')\n"
+    "    print('debug output on stderr', file=sys.stderr)\n"
+    "    return np.ones((n, n)) / n**2\n"
+)
+LOOPING_LAPLACIAN = "def laplacian_kernel():\n    while True:\n        pass\n"
+
+EXPECTED = {  # student -> (status, box points, laplacian points)
+    "reference": ("graded", 2, 3),
+    "untouched": ("graded", 0, 0),
+    "wrong_laplacian": ("graded", 2, 0),
+    "own_helpers": ("graded", 0, 3),
+    "warnings": ("graded", 2, 3),
+    "infinite_loop": ("graded", 2, 0),
+    "renamed": ("graded", 2, 3),
+    "shadows_numpy": ("graded", 2, 3),
+    "missing": ("missing notebook", 0, 0),
+    "corrupt": ("unreadable notebook", 0, 0),
+    "broken_zip": ("unreadable zip", 0, 0),
+}
+
+
+def build_class(folder):
+    """A class folder with one submission per case in EXPECTED."""
+    folder.mkdir()
+    make_student(RELEASE_DIR, folder / "reference", REFERENCE)
+    untouched = make_student(RELEASE_DIR, folder.parent / "tmp" / "untouched", {})
+    zip_folder(untouched, folder / "untouched.zip")
+    make_student(RELEASE_DIR, folder / "wrong_laplacian", {**REFERENCE, "laplacian_kernel": WRONG_LAPLACIAN})
+    own = make_student(RELEASE_DIR, folder / "own_helpers", {**REFERENCE, "box_kernel": WRONG_BOX})
+    (own / "helpers" / "checks.py").write_text(NOOP_CHECKS)  # would pass everything if used
+    make_student(RELEASE_DIR, folder / "warnings", {**REFERENCE, "box_kernel": WARNING_BOX})
+    make_student(RELEASE_DIR, folder / "infinite_loop", {**REFERENCE, "laplacian_kernel": LOOPING_LAPLACIAN})
+    renamed = make_student(RELEASE_DIR, folder / "renamed", REFERENCE)
+    (renamed / NB).rename(renamed / f"Copy of {NB}")
+    shadow = make_student(RELEASE_DIR, folder / "shadows_numpy", REFERENCE)
+    (shadow / "numpy.py").write_text("raise SystemExit('student numpy')\n")
+    (folder / "missing").mkdir()
+    (folder / "missing" / "README.txt").write_text("I forgot the notebook")
+    corrupt = make_student(RELEASE_DIR, folder / "corrupt", REFERENCE)
+    (corrupt / NB).write_text((corrupt / NB).read_text()[:500])
+    (folder / "broken_zip.zip").write_bytes(b"PK\x03\x04 truncated upload")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    submissions = build_class(tmp / "class")
+    out = tmp / "out"
+    results = autograde([submissions], out, cell_timeout_s=CELL_TIMEOUT_S, log=lambda _: None)
+    return {r.student_id: r for r in results}, out, submissions
+
+
+def test_every_submission_gets_the_expected_status_and_scores(graded):
+    results, _, _ = graded
+    assert set(results) == set(EXPECTED)
+    got = {sid: (r.status, r.scores.get(BOX), r.scores.get(LAP)) for sid, r in results.items()}
+    assert got == EXPECTED
+
+
+def test_problems_are_explained(graded):
+    results, _, _ = graded
+    assert "not found" in results["missing"].detail
+    assert "cannot be read" in results["corrupt"].detail
+    assert "broken_zip.zip" in results["broken_zip"].detail
+    assert "Copy of part0_filters.ipynb" in results["renamed"].detail
+
+
+def test_grades_csv_has_a_row_per_student_and_a_column_per_graded_cell(graded):
+    results, out, _ = graded
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [c.column for c in assignment_cells()] == [BOX, LAP]
+    assert list(rows[0]) == ["student_id", "status", BOX, LAP, "total", "max", "detail"]
+    by_id = {row["student_id"]: row for row in rows}
+    assert set(by_id) == set(EXPECTED)
+    assert by_id["reference"]["total"] == "5" and by_id["reference"]["max"] == "5"
+    assert by_id["wrong_laplacian"]["total"] == "2"
+    assert by_id["broken_zip"]["status"] == "unreadable zip"
+
+
+def test_grading_used_the_course_helpers_not_the_submitted_ones(graded):
+    _, out, _ = graded
+    graded_checks = out / "autograded" / "own_helpers" / ASSIGNMENT_ID / "helpers" / "checks.py"
+    assert graded_checks.read_text() == (RELEASE_DIR / "helpers" / "checks.py").read_text()
+    assert not (out / "submitted" / "shadows_numpy" / ASSIGNMENT_ID / "numpy.py").exists()
+
+
+def test_warnings_are_kept_as_text_in_the_graded_notebook(graded):
+    _, out, _ = graded
+    nb = nbformat.read(out / "autograded" / "warnings" / ASSIGNMENT_ID / NB, as_version=4)
+    texts = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("[stderr]" in t and "debug output on stderr" in t for t in texts)
+
+
+def test_gradebook_holds_the_results(graded):
+    from nbgrader.api import Gradebook
+
+    _, out, _ = graded
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        assert gb.find_submission(ASSIGNMENT_ID, "reference").score == 5
+        assert gb.find_submission(ASSIGNMENT_ID, "wrong_laplacian").score == 2
+
+
+def test_regrading_is_deterministic_and_keeps_other_rows(graded):
+    results, out, submissions = graded
+    again = autograde([submissions / "wrong_laplacian"], out, cell_timeout_s=CELL_TIMEOUT_S, log=lambda _: None)
+    assert again[0].scores == results["wrong_laplacian"].scores
+    with open(out / "grades.csv", newline="") as f:
+        assert {row["student_id"] for row in csv.DictReader(f)} == set(EXPECTED)
+
+
+def test_submission_over_its_time_limit_is_stopped(graded, tmp_path):
+    _, _, submissions = graded
+    shutil.copytree(submissions / "infinite_loop", tmp_path / "slow")
+    result = autograde([tmp_path / "slow"], tmp_path / "out", timeout_s=8, log=lambda _: None)[0]
+    assert result.status == intake.TIMEOUT
+    assert result.total == 0 and "longer than 8 s" in result.detail

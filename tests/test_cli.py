@@ -1,0 +1,41 @@
+"""The commands an instructor types, run as they type them."""
+
+import subprocess
+import sys
+
+from grader.paths import REPO_ROOT
+
+
+def grader(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_prints_full_zero_and_partial_rows():
+    run = grader("demo")
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()
+            if line.split() and line.split()[0] in {"reference", "untouched", "one_wrong"}}
+    assert rows["reference"][-1] == "5/5"
+    assert rows["untouched"][-1] == "0/5"
+    assert rows["one_wrong"][-1] == "3/5"  # box_kernel (2 points) wrong, laplacian right
+    assert all(row[1] == "graded" for row in rows.values())
+
+
+def test_release_check_passes_on_the_committed_release():
+    run = grader("release", "--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "matches the source" in run.stdout
+
+
+def test_autograde_reports_a_missing_path_clearly(tmp_path):
+    run = grader("autograde", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert run.returncode == 2
+    assert "no such file or folder" in run.stderr
+
+
+def test_help_lists_the_commands():
+    run = grader("--help")
+    assert run.returncode == 0
+    for command in ("release", "autograde", "demo"):
+        assert command in run.stdout
