@@ -88,6 +88,7 @@ def test_reference_answers_pass(test_id):
     assert run_test_cell(NOTEBOOK, test_id, {}) is None
 
 
+@pytest.mark.filterwarnings("ignore:a harmless library warning")
 @pytest.mark.parametrize("function, label, code", _cases(CORRECT), ids=lambda v: str(v)[:30])
 def test_correct_variants_score_full(function, label, code):
     for test_id in TESTS.values():
