@@ -32,6 +32,19 @@ def _entries(x):
     return np.ndindex(*x.shape)
 
 
+def _values_around(f, x, ix, h):
+    """``(f(x + h e_ix), f(x - h e_ix))``, with ``x[ix]`` restored even if ``f`` raises."""
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        plus = f(x)
+        x[ix] = old - h
+        minus = f(x)
+    finally:
+        x[ix] = old
+    return plus, minus
+
+
 def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     """Gradient of a scalar function by centered differences.
 
@@ -45,14 +58,7 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     """
     grad = np.zeros(x.shape, dtype=np.float64)
     for ix in _entries(x):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            f_plus = float(f(x))
-            x[ix] = old - h
-            f_minus = float(f(x))
-        finally:
-            x[ix] = old
+        f_plus, f_minus = _values_around(lambda v: float(f(v)), x, ix, h)
         grad[ix] = (f_plus - f_minus) / (2 * h)
         if verbose:
             print(ix, grad[ix])
@@ -73,14 +79,8 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     df = np.asarray(df, dtype=np.float64)
     grad = np.zeros(x.shape, dtype=np.float64)
     for ix in _entries(x):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            pos = np.array(f(x), dtype=np.float64)  # copy: f may return a view of x
-            x[ix] = old - h
-            neg = np.array(f(x), dtype=np.float64)
-        finally:
-            x[ix] = old
+        # np.array copies: f may return a view of x, which the next step would change.
+        pos, neg = _values_around(lambda v: np.array(f(v), dtype=np.float64), x, ix, h)
         if pos.shape != df.shape:
             raise ValueError(f"f(x) has shape {pos.shape} but df has shape {df.shape}")
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
@@ -106,14 +106,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=0):
     results = []
     for _ in range(num_checks):
         ix = tuple(int(rng.integers(n)) for n in x.shape)
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            f_plus = float(f(x))
-            x[ix] = old - h
-            f_minus = float(f(x))
-        finally:
-            x[ix] = old
+        f_plus, f_minus = _values_around(lambda v: float(f(v)), x, ix, h)
         numerical = (f_plus - f_minus) / (2 * h)
         analytic = float(analytic_grad[ix])
         err = abs(numerical - analytic) / max(1e-12, abs(numerical) + abs(analytic))
