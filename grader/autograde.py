@@ -105,14 +105,17 @@ def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_
     if sub.root is not None:
         intake.match_notebooks(sub, notebook_names)
         staging.drop_unreadable_notebooks(sub)
-    scores = dict(zero)
+    scores, pending = dict(zero), set()
     if sub.notebooks:
         staging.stage(sub, out_dir)
         status, detail = run_worker(out_dir, sub.student_id, timeout_s, cell_timeout_s)
         if status != intake.GRADED:
             sub.add_problem(status, detail)
-        scores.update(gradebook_scores(out_dir, sub.student_id) if status == intake.GRADED else {})
-    return StudentResult(sub.student_id, sub.status, sub.detail, scores, time.monotonic() - start)
+        if status == intake.GRADED:
+            graded, pending = gradebook_scores(out_dir, sub.student_id)
+            scores.update(graded)
+    return StudentResult(sub.student_id, sub.status, sub.detail, scores, sorted(pending),
+                         time.monotonic() - start)
 
 
 def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, cell_timeout_s=CELL_TIMEOUT_S, log=print):
@@ -134,14 +137,14 @@ def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, cell_timeout_s=CEL
     names, cells = source_notebook_names(), assignment_cells()
     table = out_dir / "grades.csv"
     this_run = {s.student_id for s in submissions}
-    earlier = [r for r in read_grades_csv(table, cells) if r.student_id not in this_run]
+    earlier = [row for row in read_grades_csv(table, cells) if row["student_id"] not in this_run]
     results = []
     for i, sub in enumerate(submissions, 1):
         result = grade_submission(sub, out_dir, names, timeout_s, cell_timeout_s)
         results.append(result)
         log(f"[{i}/{len(submissions)}] {result.student_id}: {result.status}, "
             f"{result.total:g}/{sum(c.points for c in cells):g} points ({result.seconds:.1f} s)")
-        write_grades_csv(earlier + results, cells, table)  # after each one, so nothing is lost
+        write_grades_csv(results, cells, table, earlier)  # after each one, so nothing is lost
     if not submissions:
-        write_grades_csv(earlier, cells, table)
+        write_grades_csv([], cells, table, earlier)
     return results

@@ -22,6 +22,7 @@ class GradedCell:
     notebook: str  # notebook name without .ipynb, e.g. "part0_filters"
     grade_id: str
     points: float
+    manual: bool = False  # a written answer a person grades (else a test cell the autograder runs)
 
     @property
     def column(self):
@@ -53,7 +54,7 @@ def graded_cells(notebook_path):
     nb = nbformat.read(notebook_path, as_version=4)
     name = notebook_path.stem
     return [
-        GradedCell(name, nbgrader_meta(c)["grade_id"], float(nbgrader_meta(c).get("points", 0)))
+        GradedCell(name, nbgrader_meta(c)["grade_id"], float(nbgrader_meta(c).get("points", 0)), is_solution(c))
         for c in nb.cells
         if is_graded(c)
     ]

@@ -10,8 +10,9 @@ def gradebook_scores(course_root, student_id):
         course_root: the grading course folder (holds ``gradebook.db``).
         student_id: a student that was autograded.
     Returns:
-        dict column -> score (float), column as ``notebook/grade_id``; a manually
-        graded cell not graded yet has score 0 in nbgrader and is reported as such.
+        (scores, pending): scores is a dict column -> points (float), column as
+        ``notebook/grade_id``; pending is the set of columns of manually graded answers
+        still waiting for a grader (their score is 0 until then).
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -22,9 +23,8 @@ def gradebook_scores(course_root, student_id):
         try:
             submission = gb.find_submission(ASSIGNMENT_ID, student_id)
         except MissingEntry:
-            return {}
-        return {
-            f"{notebook.name}/{grade.name}": float(grade.score)
-            for notebook in submission.notebooks
-            for grade in notebook.grades
-        }
+            return {}, set()
+        grades = [(f"{nb.name}/{grade.name}", grade) for nb in submission.notebooks for grade in nb.grades]
+        scores = {column: float(grade.score) for column, grade in grades}
+        pending = {column for column, grade in grades if grade.needs_manual_grade}
+        return scores, pending

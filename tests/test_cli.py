@@ -12,14 +12,20 @@ def grader(*args, timeout=600):
 
 
 def test_demo_prints_full_zero_and_partial_rows():
+    from grader.autograde import assignment_cells
+
+    auto = sum(c.points for c in assignment_cells() if not c.manual)
+    full = sum(c.points for c in assignment_cells())
     run = grader("demo")
     assert run.returncode == 0, run.stderr[-3000:]
     rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()
             if line.split() and line.split()[0] in {"reference", "untouched", "one_wrong"}}
-    assert rows["reference"][-1] == "5/5"
-    assert rows["untouched"][-1] == "0/5"
-    assert rows["one_wrong"][-1] == "3/5"  # box_kernel (2 points) wrong, laplacian right
+    assert rows["reference"][-2] == f"{auto:g}/{full:g}"
+    assert rows["untouched"][-2] == f"0/{full:g}"
+    assert rows["one_wrong"][-2] == f"{auto - 2:g}/{full:g}"  # box_kernel (2 points) wrong
+    assert rows["one_wrong"][2] == "3/5"  # part0_filters
     assert all(row[1] == "graded" for row in rows.values())
+    assert "lost points on part0_filters/test_box_kernel (0/2)" in run.stdout
 
 
 def test_release_check_passes_on_the_committed_release():

@@ -1,4 +1,4 @@
-"""Shared code for the hw3 notebooks: gradient checks, test checks, images and plots.
+"""Shared code for the hw3 notebooks: gradient checks, test checks, data, layers, training, plots.
 
 This package ships with the student release (``release/hw3/helpers``) and holds no
 solutions. Notebooks import it as ``helpers`` from their own folder, so nothing needs
@@ -6,4 +6,7 @@ to be installed. During autograding the grader always uses the course's own copy
 never one that arrives inside a submission.
 """
 
-__all__ = ["checks", "gradient_check", "images", "plotting", "runtime"]
+__all__ = [
+    "checks", "data", "experiments", "gradient_check", "images", "layers", "optim", "plotting",
+    "preprocess", "runtime", "solver",
+]

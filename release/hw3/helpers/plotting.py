@@ -81,3 +81,94 @@ def save_figure(fig, path, dpi=150):
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     print(f"saved {path}")
     return path
+
+
+def _smooth(values, window):
+    """Moving average, so a noisy per-iteration loss shows its trend."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2 * window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def plot_histories(histories, title=None, smooth=10):
+    """Training loss per iteration and train / validation accuracy per epoch, one line per run.
+
+    Args:
+        histories: dict label -> history, a dict with ``loss_history`` (one value per
+            iteration), ``train_acc_history`` and ``val_acc_history`` (one per epoch, from 0).
+        title: figure title.
+        smooth: moving-average window for the loss (1 shows the raw values).
+    Returns:
+        matplotlib Figure.
+    """
+    fig, (ax_loss, ax_train, ax_val) = plt.subplots(1, 3, figsize=(15, 4))
+    for label, h in histories.items():
+        ax_loss.plot(_smooth(h["loss_history"], smooth), label=label)
+        ax_train.plot(h["train_acc_history"], "-o", markersize=3, label=label)
+        ax_val.plot(h["val_acc_history"], "-o", markersize=3, label=label)
+    for ax, name, xlabel in ((ax_loss, "training loss", "iteration"), (ax_train, "train accuracy", "epoch"),
+                             (ax_val, "validation accuracy", "epoch")):
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    ax_val.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_train_vs_val(histories, title=None):
+    """Train (solid) and validation (dashed) accuracy per epoch, one color per run.
+
+    Args:
+        histories: dict label -> history with ``train_acc_history`` and ``val_acc_history``.
+    Returns:
+        matplotlib Figure.
+    """
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for (label, h), color in zip(histories.items(), plt.cm.viridis(np.linspace(0, 0.9, len(histories))),
+                                 strict=True):
+        ax.plot(h["train_acc_history"], "-", color=color, label=f"{label}: train")
+        ax.plot(h["val_acc_history"], "--", color=color, label=f"{label}: validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2, fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(x, series, panels, xlabel, title=None, logx=True, logy=()):
+    """Metrics of several runs against a swept hyperparameter, one panel per metric.
+
+    Args:
+        x: (K,) swept values, e.g. weight scales.
+        series: dict label -> dict metric -> (K,) values, e.g.
+            ``{"batch norm": {"best_val_acc": [...], ...}, "baseline": {...}}``.
+        panels: list of (metric, panel title) pairs.
+        xlabel: axis label for ``x``.
+        logx: logarithmic x axis.
+        logy: metrics whose panel gets a logarithmic y axis (e.g. a loss that explodes).
+    Returns:
+        matplotlib Figure.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (metric, name) in zip(axes[0], panels, strict=True):
+        for label, values in series.items():
+            ax.plot(x, values[metric], "-o", markersize=3, label=label)
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        if logx:
+            ax.set_xscale("log")
+        if metric in logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
