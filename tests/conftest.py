@@ -16,3 +16,31 @@ if _SHARED_DATA.is_dir():
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def executed_source(tmp_path_factory):
+    """The source notebooks with reference answers, each run top to bottom once in a scratch
+    folder (with the course helpers), as a student's finished work would be.
+
+    Returns:
+        (folder, {notebook name: executed NotebookNode}); the folder also holds what the
+        notebooks saved (figures/, results/).
+    """
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from grader.course_dir import copy_helpers
+    from grader.paths import SOURCE_DIR, source_notebook_names
+
+    folder = tmp_path_factory.mktemp("executed-source")
+    copy_helpers(folder)
+    executed = {}
+    for name in source_notebook_names():
+        shutil.copy(SOURCE_DIR / name, folder / name)
+        nb = nbformat.read(folder / name, as_version=4)
+        NotebookClient(nb, timeout=600, allow_errors=True, resources={"metadata": {"path": str(folder)}}).execute()
+        executed[name] = nb
+    return folder, executed

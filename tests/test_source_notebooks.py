@@ -1,20 +1,22 @@
 """Source notebooks are committed clean and run top to bottom with the reference answers."""
 
 import json
-import shutil
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from grader.course_dir import copy_helpers
 from grader.paths import SOURCE_DIR, source_notebook_names
 
 NOTEBOOKS = source_notebook_names()
+EXPECTED_FILES = {  # notebook -> (figures/, results/) it must save
+    "part0_filters.ipynb": (["box_blur.png", "box_blur_border.png", "laplacian.png"], []),
+    "part1_batchnorm_dropout.ipynb": (
+        ["batchnorm_vs_none.png", "dropout_regularization.png", "weight_scale_sweep.png"],
+        ["batchnorm_vs_none.json", "dropout_regularization.json", "weight_scale_sweep.json"]),
+}
 
 
 def test_there_are_source_notebooks():
-    assert "part0_filters.ipynb" in NOTEBOOKS
+    assert NOTEBOOKS == sorted(EXPECTED_FILES)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -25,13 +27,22 @@ def test_committed_without_outputs(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_runs_top_to_bottom(name, tmp_path):
-    shutil.copy(SOURCE_DIR / name, tmp_path / name)
-    copy_helpers(tmp_path)
-    nb = nbformat.read(tmp_path / name, as_version=4)
-    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+def test_runs_top_to_bottom(name, executed_source):
+    folder, executed = executed_source
+    errors = [(c.get("id"), o.ename, o.evalue) for c in executed[name].cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
     assert not errors
-    if name == "part0_filters.ipynb":
-        saved = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
-        assert saved == ["box_blur.png", "box_blur_border.png", "laplacian.png"]
+    figures, results = EXPECTED_FILES[name]
+    assert all((folder / "figures" / f).is_file() for f in figures)
+    assert all((folder / "results" / r).is_file() for r in results)
+
+
+def test_experiments_show_what_they_should(executed_source):
+    """The saved results carry the lessons the notebook asks students to explain."""
+    folder, _ = executed_source
+    dropout = json.loads((folder / "results" / "dropout_regularization.json").read_text())["results"]
+    gap = {label: h["train_acc_history"][-1] - h["val_acc_history"][-1] for label, h in dropout.items()}
+    assert gap["p = 0.0"] > 0.5  # no dropout: the wide net memorizes 500 images
+    assert gap["p = 0.75"] < gap["p = 0.0"]  # dropout narrows the train/validation gap
+    bn = json.loads((folder / "results" / "batchnorm_vs_none.json").read_text())["results"]
+    assert bn["batch norm"]["train_acc_history"][-1] > bn["baseline"]["train_acc_history"][-1]

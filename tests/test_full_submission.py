@@ -1,0 +1,26 @@
+"""A finished submission (notebooks run, results and figures saved) grades fast and without
+retraining: the experiments' cells reuse the submitted results."""
+
+import shutil
+
+import nbformat
+
+from grader.autograde import assignment_cells, autograde
+from grader.paths import ASSIGNMENT_ID
+
+
+def test_finished_submission_gets_every_autograded_point_without_retraining(executed_source, tmp_path):
+    folder, _ = executed_source
+    student = tmp_path / "class" / "finished"
+    shutil.copytree(folder, student, ignore=shutil.ignore_patterns("helpers"))
+    result = autograde([tmp_path / "class"], tmp_path / "out", log=lambda _: None)[0]
+    cells = assignment_cells()
+    assert result.status == "graded", result.detail
+    assert result.total == sum(c.points for c in cells if not c.manual)
+    assert result.pending_manual == [c.column for c in cells if c.manual]
+    graded = nbformat.read(tmp_path / "out" / "autograded" / "finished" / ASSIGNMENT_ID /
+                           "part1_batchnorm_dropout.ipynb", as_version=4)
+    outputs = [o for c in graded.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    reused = [o.get("text", "") for o in outputs if "autograding: using the submitted results/" in o.get("text", "")]
+    assert len(reused) == 3  # the three experiments, none retrained
