@@ -112,22 +112,25 @@ def fill_answers(notebook, answers):
     return notebook
 
 
-def secret_lines(source_notebook, min_length=12):
+def secret_lines(source_notebooks, min_length=12):
     """Distinctive lines of solutions and hidden tests: none may appear in a release.
 
     A line counts when it is long enough to be distinctive and does not also occur
-    outside the solution and hidden-test regions (provided code may legitimately repeat it).
+    outside the solution and hidden-test regions of any of the notebooks (provided code
+    may legitimately repeat it).
 
+    Args:
+        source_notebooks: paths of the assignment's source notebooks.
     Returns:
         set of stripped lines.
     """
-    nb = nbformat.read(source_notebook, as_version=4)
     secret, public = set(), set()
-    for cell in nb.cells:
-        hidden = region_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
-        hidden += region_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)
-        secret.update(line.strip() for line in hidden)
-        public.update(line.strip() for line in strip_regions(cell.source).splitlines())
+    for path in source_notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            hidden = region_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+            hidden += region_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+            secret.update(line.strip() for line in hidden)
+            public.update(line.strip() for line in strip_regions(cell.source).splitlines())
     return {s for s in secret - public if len(s) >= min_length and not s.startswith("#")}
 
 

@@ -23,4 +23,4 @@ def test_finished_submission_gets_every_autograded_point_without_retraining(exec
     outputs = [o for c in graded.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     reused = [o.get("text", "") for o in outputs if "autograding: using the submitted results/" in o.get("text", "")]
-    assert len(reused) == 3  # the three experiments, none retrained
+    assert len(reused) == 3  # part 1's three experiments, none retrained

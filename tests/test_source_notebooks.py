@@ -12,6 +12,7 @@ EXPECTED_FILES = {  # notebook -> (figures/, results/) it must save
     "part1_batchnorm_dropout.ipynb": (
         ["batchnorm_vs_none.png", "dropout_regularization.png", "weight_scale_sweep.png"],
         ["batchnorm_vs_none.json", "dropout_regularization.json", "weight_scale_sweep.json"]),
+    "part2_convolution.ipynb": (["convnet_overfit.png"], ["overfit_small_data.json"]),
 }
 
 
@@ -46,3 +47,5 @@ def test_experiments_show_what_they_should(executed_source):
     assert gap["p = 0.75"] < gap["p = 0.0"]  # dropout narrows the train/validation gap
     bn = json.loads((folder / "results" / "batchnorm_vs_none.json").read_text())["results"]
     assert bn["batch norm"]["train_acc_history"][-1] > bn["baseline"]["train_acc_history"][-1]
+    overfit = json.loads((folder / "results" / "overfit_small_data.json").read_text())["results"]
+    assert overfit["three-layer convnet"]["train_acc_history"][-1] > 0.9  # memorizes 100 images
