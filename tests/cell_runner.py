@@ -27,14 +27,16 @@ def load_cells(notebook_path):
     return setup, answers, tests
 
 
-def run_tests(notebook_path, answer_overrides):
+def run_tests(notebook_path, answer_overrides, preset=None):
     """Execute setup, answers (reference ones unless overridden) and test cells in order.
+
+    ``preset`` names are defined first (e.g. functions a skipped provided cell would import).
 
     Returns:
         dict test grade_id -> None when it passed, else the exception it raised.
     """
     nb = nbformat.read(notebook_path, as_version=4)
-    namespace = {"__name__": "__main__"}
+    namespace = {"__name__": "__main__", **(preset or {})}
     results = {}
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -60,3 +62,42 @@ def run_tests(notebook_path, answer_overrides):
 def run_test_cell(notebook_path, test_id, answer_overrides):
     """The outcome of one test cell (None: passed) with the given answers."""
     return run_tests(notebook_path, answer_overrides)[test_id]
+
+
+def quiet_outcomes(notebook_path, answer_overrides, preset=None):
+    """``run_tests`` with the public tests' printing silenced."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run_tests(notebook_path, answer_overrides, preset)
+
+
+def variant(reference_answers, function, *replacements):
+    """A reference answer with (old, new) source replacements applied; each must apply, so a
+    corpus entry cannot silently turn into the reference when the notebook changes."""
+    code = reference_answers[function]
+    for old, new in replacements:
+        assert old in code, f"{function}: {old!r} not in the reference answer"
+        code = code.replace(old, new)
+    return code
+
+
+def cases(table):
+    """(function, label) pairs of a {function: {label: code}} table, for parametrize."""
+    return [(fn, label) for fn, answers in table.items() for label in answers]
+
+
+def assert_scores_full(notebook_path, function, label, code):
+    failed = {t: repr(e) for t, e in quiet_outcomes(notebook_path, {function: code}).items() if e}
+    assert not failed, f"{label} was rejected: {failed}"
+
+
+def assert_loses_only_own_points(notebook_path, own_tests, function, label, code):
+    """The wrong answer fails at least one of its own test cells, with a message, and no other."""
+    result = quiet_outcomes(notebook_path, {function: code})
+    failed = {t for t, e in result.items() if e is not None}
+    assert failed, f"{label}: no test cell noticed the bug"
+    assert failed <= own_tests, f"{label} also cost points on {sorted(failed - own_tests)}"
+    for test_id in failed:
+        assert str(result[test_id]), f"{label}: {test_id} failed without a message"

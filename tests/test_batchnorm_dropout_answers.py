@@ -1,11 +1,9 @@
 """Part 1's test cells (public + hidden) accept correct variants and reject each classic bug,
 which costs points only on the function that has it."""
 
-import contextlib
-import io
-
 import pytest
-from cell_runner import load_cells, run_tests
+from cell_runner import assert_loses_only_own_points, assert_scores_full, cases, load_cells, quiet_outcomes
+from cell_runner import variant as reference_variant
 
 from grader.paths import SOURCE_DIR
 
@@ -26,12 +24,7 @@ OWN_TESTS = {
 
 
 def variant(function, *replacements):
-    """The reference answer with (old, new) source replacements applied (each must apply)."""
-    code = REFERENCE[function]
-    for old, new in replacements:
-        assert old in code, f"{function}: {old!r} not in the reference answer"
-        code = code.replace(old, new)
-    return code
+    return reference_variant(REFERENCE, function, *replacements)
 
 
 WRONG = {
@@ -139,32 +132,22 @@ CORRECT = {
 
 
 def outcomes(overrides):
-    with contextlib.redirect_stdout(io.StringIO()):  # the public tests print their checks
-        return run_tests(NOTEBOOK, overrides)
-
-
-def _cases(table):
-    return [(fn, label) for fn, answers in table.items() for label in answers]
+    return quiet_outcomes(NOTEBOOK, overrides)
 
 
 def test_reference_passes_every_test_cell():
     assert outcomes({}) == {test_id: None for test_id in TESTS}
 
 
-@pytest.mark.parametrize("function, label", _cases(CORRECT))
+@pytest.mark.parametrize("function, label", cases(CORRECT))
 def test_correct_variant_scores_full(function, label):
-    failed = {t: repr(e) for t, e in outcomes({function: CORRECT[function][label]}).items() if e}
-    assert not failed, f"{label} was rejected: {failed}"
+    assert_scores_full(NOTEBOOK, function, label, CORRECT[function][label])
 
 
-@pytest.mark.parametrize("function, label", _cases(WRONG))
+@pytest.mark.parametrize("function, label", cases(WRONG))
 def test_wrong_answer_loses_points_only_on_its_function(function, label):
-    result = outcomes({function: WRONG[function][label]})
-    failed = {t for t, e in result.items() if e is not None}
-    assert failed, f"{label}: no test cell noticed the bug"
-    assert failed <= OWN_TESTS[function], f"{label} also cost points on {sorted(failed - OWN_TESTS[function])}"
-    for test_id in failed:
-        assert str(result[test_id]), f"{label}: {test_id} failed without a message"
+    assert_loses_only_own_points(NOTEBOOK, OWN_TESTS[function], function, label, WRONG[function][label])
+
 
 
 def test_wrong_forward_does_not_cost_backward_points():
