@@ -3,7 +3,7 @@
 Usage: python benchmarks/conv_speed.py [--reps 7]
 
 Three comparisons, each side by side in one run with the repetitions alternating, medians
-reported (forward + backward in every case):
+reported (and minima, since a shared machine is noisy); forward + backward in every case:
 
 a. ``conv_forward_fast``/``conv_backward_fast`` vs ``torch.nn.functional.conv2d`` with autograd,
    N=64, C=32, 32x32, F=64, 3x3, stride 1, pad 1, float32, torch's default thread count.
@@ -84,7 +84,7 @@ def side_by_side(label, fns, reps):
         for name, fn in fns.items():
             times[name].append(timed(fn))
     medians = {name: statistics.median(ts) for name, ts in times.items()}
-    parts = ", ".join(f"{name} {m * 1e3:.1f} ms" for name, m in medians.items())
+    parts = ", ".join(f"{name} {medians[name] * 1e3:.1f} ms (min {min(ts) * 1e3:.1f})" for name, ts in times.items())
     print(f"{label}: median over {reps} reps: {parts}")
     return medians
 
@@ -104,6 +104,7 @@ def bench_conv_vs_torch(reps, rng):
     dout_t = torch.from_numpy(dout)
 
     def theirs():
+        xt.grad = wt.grad = bt.grad = None  # fresh gradients, as ours are (no accumulation)
         torch.nn.functional.conv2d(xt, wt, bt, stride=1, padding=1).backward(dout_t)
 
     m = side_by_side("(a) conv fwd+bwd N=64 C=32 32x32 F=64 3x3 float32", {"fast_layers": ours, "torch": theirs}, reps)
@@ -143,6 +144,7 @@ def bench_pool_vs_torch(reps, rng):
     dout_t = torch.from_numpy(dout)
 
     def theirs():
+        xt.grad = None
         torch.nn.functional.max_pool2d(xt, 2, 2).backward(dout_t)
 
     m = side_by_side(

@@ -9,10 +9,12 @@ parallel or sandboxed runner would distribute.
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import intake, staging
@@ -23,9 +25,24 @@ from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.report import StudentResult, read_grades_csv, write_grades_csv
 from grader.scores import gradebook_scores
 
-# Wall-clock limit for grading one submission (all its notebooks), kernel start included.
-SUBMISSION_TIMEOUT_S = 600
 FINGERPRINT_FILE = ".source_fingerprint"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use while it is graded.
+
+    submission_s: wall-clock seconds for all its notebooks, kernel start included; past it the
+        worker and its kernel are killed and the submission gets the ``timeout`` status.
+    cell_s: seconds one cell may run; past it the cell is interrupted and scores 0, and
+        grading goes on with the next cell.
+    memory_bytes: address-space cap (RLIMIT_AS) of the worker and its kernel: a cell that
+        asks for more gets a MemoryError (that cell scores 0) instead of starving the machine.
+    """
+
+    submission_s: float = 600
+    cell_s: float = CELL_TIMEOUT_S
+    memory_bytes: int = 6 << 30
 
 
 def assignment_cells():
@@ -55,24 +72,30 @@ def prepare_grading_dir(out_dir):
         marker.write_text(fingerprint + "\n")
 
 
-def run_worker(course_root, student_id, timeout_s, cell_timeout_s):
-    """Autograde one staged student in a child process.
+def _limit_memory(memory_bytes):
+    """preexec_fn for the worker: cap its address space, which its kernel inherits."""
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def run_worker(course_root, student_id, limits):
+    """Autograde one staged student in a child process, within ``limits``.
 
     Returns:
         (status, detail): ``graded``/"" on success, else ``timeout`` or ``grading error``.
     """
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(cell_timeout_s)],
+        [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(limits.cell_s)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True,  # its own process group, so the kernel dies with it
+        preexec_fn=_limit_memory(limits.memory_bytes),
     )
     try:
-        out, err = proc.communicate(timeout=timeout_s)
+        out, err = proc.communicate(timeout=limits.submission_s)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return intake.TIMEOUT, f"grading took longer than {timeout_s:g} s and was stopped"
+        return intake.TIMEOUT, f"grading took longer than {limits.submission_s:g} s and was stopped"
     finally:
         try:  # a kernel left behind by a crashed worker
             os.killpg(proc.pid, signal.SIGKILL)
@@ -88,8 +111,7 @@ def run_worker(course_root, student_id, timeout_s, cell_timeout_s):
     return intake.GRADING_ERROR, f"nbgrader failed: {last_line.strip()[:300]}"
 
 
-def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_S,
-                     cell_timeout_s=CELL_TIMEOUT_S):
+def grade_submission(sub, out_dir, notebook_names, limits=Limits()):
     """Grade one submission end to end; never raises for bad input.
 
     Returns:
@@ -108,7 +130,7 @@ def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_
     scores, pending = dict(zero), set()
     if sub.notebooks:
         staging.stage(sub, out_dir)
-        status, detail = run_worker(out_dir, sub.student_id, timeout_s, cell_timeout_s)
+        status, detail = run_worker(out_dir, sub.student_id, limits)
         if status != intake.GRADED:
             sub.add_problem(status, detail)
         if status == intake.GRADED:
@@ -118,14 +140,13 @@ def grade_submission(sub, out_dir, notebook_names, timeout_s=SUBMISSION_TIMEOUT_
                          time.monotonic() - start)
 
 
-def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, cell_timeout_s=CELL_TIMEOUT_S, log=print):
+def autograde(paths, out_dir, limits=Limits(), log=print):
     """Grade every submission found in ``paths`` and write ``out_dir/grades.csv``.
 
     Args:
         paths: zips and folders, as described in ``grader.intake``.
         out_dir: the grading folder (an nbgrader course folder, created if needed).
-        timeout_s: wall-clock limit per submission.
-        cell_timeout_s: limit per notebook cell (a cell over it scores 0, the rest goes on).
+        limits: Limits for each submission (time, per cell time, memory).
         log: called with one progress line per submission.
     Returns:
         list of StudentResult, in the order the submissions were found. ``grades.csv``
@@ -140,7 +161,7 @@ def autograde(paths, out_dir, timeout_s=SUBMISSION_TIMEOUT_S, cell_timeout_s=CEL
     earlier = [row for row in read_grades_csv(table, cells) if row["student_id"] not in this_run]
     results = []
     for i, sub in enumerate(submissions, 1):
-        result = grade_submission(sub, out_dir, names, timeout_s, cell_timeout_s)
+        result = grade_submission(sub, out_dir, names, limits)
         results.append(result)
         log(f"[{i}/{len(submissions)}] {result.student_id}: {result.status}, "
             f"{result.total:g}/{sum(c.points for c in cells):g} points ({result.seconds:.1f} s)")

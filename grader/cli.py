@@ -30,11 +30,12 @@ def cmd_release(args):
 
 
 def cmd_autograde(args):
-    from grader.autograde import assignment_cells, autograde
+    from grader.autograde import Limits, assignment_cells, autograde
     from grader.report import format_table
 
+    limits = Limits(submission_s=args.timeout, cell_s=args.cell_timeout, memory_bytes=int(args.memory_gb * (1 << 30)))
     try:
-        results = autograde(args.paths, args.out, timeout_s=args.timeout, cell_timeout_s=args.cell_timeout)
+        results = autograde(args.paths, args.out, limits)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -70,6 +71,7 @@ def build_parser():
                    help="grading folder for grades.csv and nbgrader's files (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per submission (default: 600)")
     p.add_argument("--cell-timeout", type=float, default=120, help="seconds per notebook cell (default: 120)")
+    p.add_argument("--memory-gb", type=float, default=6, help="memory cap per submission, GiB (default: 6)")
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("demo", help="release, three example students, autograde, grade table")

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from grader import intake
-from grader.autograde import assignment_cells, autograde
+from grader.autograde import Limits, assignment_cells, autograde
 from grader.demo import make_student, zip_folder
 from grader.notebook_cells import reference_answers
 from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_notebook_names
@@ -18,7 +18,9 @@ CELLS = assignment_cells()
 # Points the autograder gives the reference (written answers wait for a person).
 AUTO_MAX = sum(c.points for c in CELLS if not c.manual)
 BOX, LAP = "part0_filters/test_box_kernel", "part0_filters/test_laplacian_kernel"
-CELL_TIMEOUT_S = 10  # the infinite loop's limit; generous for every other cell on a busy machine
+# The infinite loop's cell limit is generous for every other cell on a busy machine; the memory cap
+# is far below what the memory hog asks for and far above what a real notebook needs.
+LIMITS = Limits(cell_s=10, memory_bytes=3 << 30)
 
 WRONG_LAPLACIAN = "def laplacian_kernel():\n    return np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])\n"
 WRONG_BOX = "def box_kernel(n):\n    return np.ones((n, n))\n"
@@ -36,6 +38,9 @@ WARNING_BOX = (
     "    return np.ones((n, n)) / n**2\n"
 )
 LOOPING_LAPLACIAN = "def laplacian_kernel():\n    while True:\n        pass\n"
+MEMORY_HOG_BOX = (  # 8 GB: would fit in this machine's memory, but not under the cap
+    "def box_kernel(n):\n    hog = np.ones(10**9)\n    return np.ones((n, n)) / n**2 + 0 * hog[0]\n"
+)
 
 EXPECTED = {  # student -> (status, box points, laplacian points)
     "reference": ("graded", 2, 3),
@@ -44,6 +49,7 @@ EXPECTED = {  # student -> (status, box points, laplacian points)
     "own_helpers": ("graded", 0, 3),
     "warnings": ("graded", 2, 3),
     "infinite_loop": ("graded", 2, 0),
+    "memory_hog": ("graded", 0, 3),
     "renamed": ("graded", 2, 3),
     "shadows_numpy": ("graded", 2, 3),
     "missing": ("missing notebook", 0, 0),
@@ -63,6 +69,7 @@ def build_class(folder):
     (own / "helpers" / "checks.py").write_text(NOOP_CHECKS)  # would pass everything if used
     make_student(RELEASE_DIR, folder / "warnings", {**REFERENCE, "box_kernel": WARNING_BOX})
     make_student(RELEASE_DIR, folder / "infinite_loop", {**REFERENCE, "laplacian_kernel": LOOPING_LAPLACIAN})
+    make_student(RELEASE_DIR, folder / "memory_hog", {**REFERENCE, "box_kernel": MEMORY_HOG_BOX})
     renamed = make_student(RELEASE_DIR, folder / "renamed", REFERENCE)
     (renamed / NB).rename(renamed / f"Copy of {NB}")
     shadow = make_student(RELEASE_DIR, folder / "shadows_numpy", REFERENCE)
@@ -80,7 +87,7 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     submissions = build_class(tmp / "class")
     out = tmp / "out"
-    results = autograde([submissions], out, cell_timeout_s=CELL_TIMEOUT_S, log=lambda _: None)
+    results = autograde([submissions], out, LIMITS, log=lambda _: None)
     return {r.student_id: r for r in results}, out, submissions
 
 
@@ -140,7 +147,7 @@ def test_gradebook_holds_the_results(graded):
 
 def test_regrading_is_deterministic_and_keeps_other_rows(graded):
     results, out, submissions = graded
-    again = autograde([submissions / "wrong_laplacian"], out, cell_timeout_s=CELL_TIMEOUT_S, log=lambda _: None)
+    again = autograde([submissions / "wrong_laplacian"], out, LIMITS, log=lambda _: None)
     assert again[0].scores == results["wrong_laplacian"].scores
     with open(out / "grades.csv", newline="") as f:
         assert {row["student_id"] for row in csv.DictReader(f)} == set(EXPECTED)
@@ -149,6 +156,6 @@ def test_regrading_is_deterministic_and_keeps_other_rows(graded):
 def test_submission_over_its_time_limit_is_stopped(graded, tmp_path):
     _, _, submissions = graded
     shutil.copytree(submissions / "infinite_loop", tmp_path / "slow")
-    result = autograde([tmp_path / "slow"], tmp_path / "out", timeout_s=8, log=lambda _: None)[0]
+    result = autograde([tmp_path / "slow"], tmp_path / "out", Limits(submission_s=8), log=lambda _: None)[0]
     assert result.status == intake.TIMEOUT
     assert result.total == 0 and "longer than 8 s" in result.detail

@@ -7,6 +7,6 @@ never one that arrives inside a submission.
 """
 
 __all__ = [
-    "checks", "data", "experiments", "gradient_check", "images", "layers", "optim", "plotting",
-    "preprocess", "runtime", "solver",
+    "checks", "data", "experiments", "fast_layers", "gradient_check", "images", "layers", "notebook_import",
+    "optim", "plotting", "preprocess", "runtime", "solver",
 ]
