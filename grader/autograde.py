@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader import intake, staging
 from grader.course_dir import copy_source, generate_assignment, source_fingerprint
+from grader.feedback import write_feedback
 from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
 from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
@@ -136,6 +137,10 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits()):
         if status == intake.GRADED:
             graded, pending = gradebook_scores(out_dir, sub.student_id)
             scores.update(graded)
+            try:
+                write_feedback(out_dir, sub.student_id, scores, assignment_cells())
+            except Exception as exc:  # feedback is a courtesy: never lose a grade over it
+                sub.add_problem(intake.GRADED, f"no feedback written ({type(exc).__name__}: {exc})")
     return StudentResult(sub.student_id, sub.status, sub.detail, scores, sorted(pending),
                          time.monotonic() - start)
 

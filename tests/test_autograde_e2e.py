@@ -159,3 +159,30 @@ def test_submission_over_its_time_limit_is_stopped(graded, tmp_path):
     result = autograde([tmp_path / "slow"], tmp_path / "out", Limits(submission_s=8), log=lambda _: None)[0]
     assert result.status == intake.TIMEOUT
     assert result.total == 0 and "longer than 8 s" in result.detail
+
+
+def test_feedback_shows_failures_but_never_hidden_tests(graded):
+    from grader.feedback import _release_sources, sanitize
+    from grader.notebook_cells import secret_lines
+
+    _, out, _ = graded
+    html = (out / "feedback" / "wrong_laplacian" / "part0_filters.html").read_text()
+    assert "the response must change sign across the edge" in html  # why the test failed
+    assert "test_laplacian_kernel" in html and "0 / 3" in html  # the points summary
+    for name in ("part0_filters.html", "part1_batchnorm_dropout.html", "part2_convolution.html"):
+        text = (out / "feedback" / "reference" / name).read_text()
+        assert "HIDDEN TESTS" not in text and "_ref_" not in text, name
+    secrets = secret_lines(sorted(SOURCE_DIR.glob("*.ipynb")))
+    graded_dir = out / "autograded" / "wrong_laplacian" / ASSIGNMENT_ID
+    for path in sorted(graded_dir.glob("*.ipynb")):
+        answers_free = {line.strip() for line in REFERENCE.get("laplacian_kernel", "").splitlines()}
+        nb = sanitize(nbformat.read(path, as_version=4), _release_sources(out / "release" / ASSIGNMENT_ID / path.name))
+        for cell in nb.cells:
+            if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                continue  # the student's own answers may of course be shown
+            shown = cell.source + "".join(str(o.get("traceback", "")) + o.get("text", "") for o in cell.outputs)
+            leaked = sorted((secrets - answers_free) & {line.strip() for line in shown.splitlines()})
+            assert not leaked, f"{path.name}: {leaked[:3]}"
+            for output in cell.outputs:
+                if output.get("output_type") == "error":
+                    assert len(output["traceback"]) == 1

@@ -1,0 +1,79 @@
+"""Per-student feedback: what each test cell said, never the hidden test code.
+
+nbgrader's own feedback renders the autograded notebook, whose test cells hold the hidden
+tests. Here every test cell's code is replaced by its release version (public tests only), and
+each error output is cut down to its last line (exception name and message): a traceback would
+quote the hidden line that failed. A summary of points per graded cell goes on top.
+"""
+
+from pathlib import Path
+
+import nbformat
+
+from grader.notebook_cells import is_graded, is_solution, nbgrader_meta
+from grader.paths import ASSIGNMENT_ID
+
+
+def _release_sources(release_notebook):
+    nb = nbformat.read(release_notebook, as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+
+
+def sanitize(notebook, release_sources):
+    """Make an autograded notebook safe to show its student (modifies and returns it).
+
+    Args:
+        notebook: autograded NotebookNode.
+        release_sources: grade_id -> source of that cell in the student release.
+    """
+    for cell in notebook.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if cell.cell_type != "code" or grade_id is None or is_solution(cell):
+            continue  # the student's own cells stay as they are
+        if is_graded(cell) or grade_id in release_sources:
+            cell.source = release_sources.get(grade_id, "# (test code not shown)")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+    return notebook
+
+
+def _summary_cell(notebook_name, scores, cells):
+    rows = [f"| `{c.grade_id}` | {scores.get(c.column, 0):g} / {c.points:g} |"
+            for c in cells if c.notebook == notebook_name]
+    text = f"# Feedback: {notebook_name}\n\n| graded cell | points |\n| --- | --- |\n" + "\n".join(rows)
+    text += ("\n\nEach test cell below shows the public tests and what the grader's checks (public and "
+             "hidden) reported. Written answers are graded by a person.")
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def write_feedback(course_root, student_id, scores, cells):
+    """Write ``feedback/<student>/<notebook>.html`` for each autograded notebook of a student.
+
+    Args:
+        course_root: the grading folder (has release/hw3 and autograded/<student>/hw3).
+        student_id: the student.
+        scores: column -> points, as in StudentResult.scores.
+        cells: the assignment's GradedCells.
+    Returns:
+        list of written paths.
+    """
+    from nbconvert import HTMLExporter
+
+    course_root = Path(course_root)
+    graded_dir = course_root / "autograded" / student_id / ASSIGNMENT_ID
+    out_dir = course_root / "feedback" / student_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter()
+    written = []
+    for path in sorted(graded_dir.glob("*.ipynb")):
+        release = course_root / "release" / ASSIGNMENT_ID / path.name
+        if not release.exists():
+            continue
+        nb = sanitize(nbformat.read(path, as_version=4), _release_sources(release))
+        nb.cells.insert(0, _summary_cell(path.stem, scores, cells))
+        html, _ = exporter.from_notebook_node(nb)
+        target = out_dir / f"{path.stem}.html"
+        target.write_text(html, encoding="utf-8")
+        written.append(target)
+    return written
