@@ -27,16 +27,18 @@ def load_cells(notebook_path):
     return setup, answers, tests
 
 
-def run_tests(notebook_path, answer_overrides, preset=None):
+def run_tests(notebook_path, answer_overrides, preset=None, namespace=None):
     """Execute setup, answers (reference ones unless overridden) and test cells in order.
 
     ``preset`` names are defined first (e.g. functions a skipped provided cell would import).
+    ``namespace``: a dict to run in, for looking at what the cells defined afterwards.
 
     Returns:
         dict test grade_id -> None when it passed, else the exception it raised.
     """
     nb = nbformat.read(notebook_path, as_version=4)
-    namespace = {"__name__": "__main__", **(preset or {})}
+    namespace = namespace if namespace is not None else {}
+    namespace.update({"__name__": "__main__", **(preset or {})})
     results = {}
     for cell in nb.cells:
         if cell.cell_type != "code":

@@ -172,3 +172,30 @@ def plot_sweep(x, series, panels, xlabel, title=None, logx=True, logy=()):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_training_records(records, title=None):
+    """Training loss and validation accuracy per epoch of PyTorch runs, one line per model.
+
+    Args:
+        records: dict label -> record saved by ``helpers.training`` (with ``history`` holding
+            ``epoch``, ``train_loss``, ``val_accuracy``; ``test_accuracy`` goes in the legend).
+        title: figure title.
+    Returns:
+        matplotlib Figure.
+    """
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(12, 4))
+    for label, record in records.items():
+        h = record["history"]
+        ax_loss.plot(h["epoch"], h["train_loss"], "-o", markersize=3, label=label)
+        ax_val.plot(h["epoch"], h["val_accuracy"], "-o", markersize=3,
+                    label=f"{label} (test {record.get('test_accuracy', float('nan')):.1%})")
+    for ax, name in ((ax_loss, "training loss"), (ax_val, "validation accuracy")):
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax_val.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,340 @@
+"""Training PyTorch models on CIFAR-10, and keeping a record of each run for submission.
+
+``train_or_load`` trains a model with your ``train_step`` and ``evaluate`` functions (progress bar,
+validation after every epoch, learning-rate schedule, seeding) and saves two files per model in
+``models/``:
+
+- ``<name>.pt``: the trained weights (``state_dict``);
+- ``<name>.json``: what happened: test accuracy, parameter count, epochs, steps, hyperparameters,
+  device, wall time, and the per-epoch history.
+
+Later calls reuse both files while the model's code and the settings are unchanged. While
+autograding, training never runs: the submitted weights are loaded into your class (safely:
+``weights_only=True`` and a size cap), and the grader measures the accuracy itself.
+"""
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from helpers.experiments import fingerprint
+from helpers.runtime import autograding
+from helpers.torch_data import batches, normalize
+
+MODELS_DIR = Path("models")
+MAX_CHECKPOINT_BYTES = 20 * 2**20  # 1M float32 parameters are 4 MB; anything far larger is not ours to load
+
+__all__ = ["GIVEN_SETTINGS", "BudgetExceeded", "CheckpointError", "TrainConfig", "count_parameters", "load_checkpoint",
+           "load_record", "prepared", "read_record", "seed_everything", "train_model", "train_or_load"]
+
+
+class CheckpointError(RuntimeError):
+    """A saved model cannot be used: missing, corrupt, too large, or made for another architecture."""
+
+
+class BudgetExceeded(ValueError):
+    """A model or its training settings are over the stated budget."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one training run (all saved in the model's JSON record).
+
+    optimizer: "sgd" (Nesterov momentum) or "adam"; schedule: "onecycle" (linear warm-up over
+    ``warmup`` of the steps, then linear decay to 0), "cosine" or "constant". ``train_size``
+    limits the training images (quick runs on a CPU); None uses all 45,000.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"
+    warmup: float = 0.2
+    label_smoothing: float = 0.0
+    augment: bool = True
+    crop_pad: int = 4
+    train_size: int | None = None
+    seed: int = 0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# The given settings of Part 3's base and batch norm + dropout models (the same for both, so the
+# comparison isolates the layers). "quick" is for CPUs: about 4 minutes per model on 2 cores.
+# "smoke" only checks that the code runs (one short epoch), e.g. in the course's own tests.
+_GIVEN = dict(batch_size=128, lr=2e-3, optimizer="adam", weight_decay=0.05, schedule="onecycle", augment=True)
+GIVEN_SETTINGS = {
+    "full": TrainConfig(epochs=20, **_GIVEN),
+    "quick": TrainConfig(epochs=8, **_GIVEN),
+    "smoke": TrainConfig(epochs=1, train_size=2048, **_GIVEN),
+}
+
+
+def count_parameters(model):
+    """Number of parameters, frozen ones included (what the parameter budget counts)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and PyTorch (all devices). Returns a seeded CPU generator for the data."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def prepared(model, data, seed=0, n=5000):
+    """Give ``model`` a look at the data before training, where it asks for one.
+
+    Every module of ``model`` (the model itself included) that has a ``prepare(x)`` method is
+    called with the same ``n`` standardized training images x (n, 3, 32, 32), drawn with ``seed``
+    (e.g. for a data-dependent initialization). Returns the model (on the data's device).
+    """
+    wanting = [m for m in model.modules() if callable(getattr(m, "prepare", None))]
+    model = model.to(data.device)
+    if wanting:
+        pick = torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(seed))[:n]
+        x = normalize(data.x_train[pick.to(data.device)])
+        with torch.no_grad():
+            for module in wanting:
+                module.prepare(x)
+    return model
+
+
+def _optimizer(model, cfg):
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use 'sgd' or 'adam'")
+
+
+def _lr_factor(cfg, total_steps):
+    warm = max(1, int(cfg.warmup * total_steps))
+
+    def factor(step):  # multiplier of cfg.lr before step `step`
+        if cfg.schedule == "constant":
+            return 1.0
+        if cfg.schedule == "onecycle":
+            return (step + 1) / warm if step < warm else max(0.0, (total_steps - step) / (total_steps - warm + 1))
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * step / total_steps))
+        raise ValueError(f"unknown schedule {cfg.schedule!r}: use 'onecycle', 'cosine' or 'constant'")
+
+    return factor
+
+
+def train_model(model, data, cfg, train_step, evaluate, progress=True, max_epochs=None, max_parameters=None):
+    """Train ``model`` on ``data.train``, validating after every epoch.
+
+    Args:
+        model: nn.Module taking (B, 3, 32, 32) normalized images and returning (B, 10) scores.
+        data: helpers.torch_data.Cifar10Tensors.
+        cfg: TrainConfig.
+        train_step: ``train_step(model, optimizer, loss_fn, x, y) -> float`` (one update, returns the loss).
+        evaluate: ``evaluate(model, batches) -> float`` (accuracy in [0, 1] over an iterable of (x, y)).
+        max_epochs, max_parameters: budget; exceeding it raises BudgetExceeded before training.
+    Returns:
+        (model, record): the trained model (in eval mode) and the record dict (see the module doc).
+    """
+    params = count_parameters(model)
+    if max_parameters is not None and params > max_parameters:
+        raise BudgetExceeded(f"the model has {params:,} trainable parameters; the budget is {max_parameters:,}")
+    if max_epochs is not None and cfg.epochs > max_epochs:
+        raise BudgetExceeded(f"{cfg.epochs} epochs requested; the budget is {max_epochs}")
+    generator = seed_everything(cfg.seed)
+    device = data.device
+    model = model.to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    x_train, y_train = data.x_train, data.y_train
+    if cfg.train_size is not None:
+        x_train, y_train = x_train[:cfg.train_size], y_train[:cfg.train_size]
+    steps_per_epoch = len(x_train) // cfg.batch_size
+    total_steps = steps_per_epoch * cfg.epochs
+    optimizer = _optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def eval_batches(split):
+        return batches(*data.split(split), batch_size=500)
+
+    history = {"epoch": [], "train_loss": [], "val_accuracy": [], "lr": [], "seconds": []}
+    start = time.perf_counter()
+    bar = tqdm(total=total_steps, desc=f"{type(model).__name__}", unit="step", disable=not progress,
+               mininterval=1.0)
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        losses = []
+        for xb, yb in batches(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                              crop_pad=cfg.crop_pad, generator=generator, drop_last=True):
+            loss = float(train_step(model, optimizer, loss_fn, xb, yb))
+            if not math.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(f"the loss became {loss} in epoch {epoch}: lower the learning rate")
+            losses.append(loss)
+            scheduler.step()
+            bar.update(1)
+            if len(losses) % 20 == 0:
+                bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-20:]):.3f}")
+        val = float(evaluate(model, eval_batches("val")))
+        history["epoch"].append(epoch)
+        history["train_loss"].append(float(np.mean(losses)))
+        history["val_accuracy"].append(val)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        history["seconds"].append(round(time.perf_counter() - start, 2))
+        bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.3f}", val_acc=f"{val:.3f}")
+    bar.close()
+    train_seconds = time.perf_counter() - start
+    test = float(evaluate(model, eval_batches("test")))
+    record = {
+        "model_class": type(model).__name__,
+        "parameters": params,
+        "test_accuracy": test,
+        "val_accuracy": history["val_accuracy"][-1],
+        "epochs": cfg.epochs,
+        "steps": total_steps,
+        "train_images": len(x_train),
+        "config": cfg.to_dict(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "cpu_threads": torch.get_num_threads(),
+        "train_seconds": round(train_seconds, 1),
+        "torch_version": torch.__version__,
+        "history": history,
+    }
+    print(f"{type(model).__name__}: test accuracy {test:.2%} after {cfg.epochs} epochs "
+          f"({params:,} parameters, {train_seconds:.0f} s on {record['device']})")
+    return model.eval(), record
+
+
+def checkpoint_paths(name, folder=None):
+    folder = Path(folder or MODELS_DIR)
+    return folder / f"{name}.pt", folder / f"{name}.json"
+
+
+def save_run(name, model, record, folder=None):
+    """Write ``<name>.pt`` (state_dict, on the CPU) and ``<name>.json``, each atomically."""
+    pt, js = checkpoint_paths(name, folder)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tmp = pt.with_name(f".{pt.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, pt)
+    tmp = js.with_name(f".{js.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(tmp, js)
+
+
+def read_record(name, folder=None):
+    """The JSON record of model ``name`` (dict). Raises CheckpointError if missing or unreadable."""
+    _, js = checkpoint_paths(name, folder)
+    try:
+        record = json.loads(js.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{js} is missing: train the model (run its cell) and submit the models/ folder.") \
+            from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{js} cannot be read ({exc}); train the model again.") from None
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{js} does not hold a training record; train the model again.")
+    return record
+
+
+def load_checkpoint(model, path, max_bytes=MAX_CHECKPOINT_BYTES):
+    """Load saved weights into ``model`` safely.
+
+    Only tensors are unpickled (``weights_only=True``: a checkpoint cannot run code), files over
+    ``max_bytes`` are refused before reading, and the keys and shapes must match ``model``.
+
+    Returns:
+        model (on the CPU, in eval mode).
+    Raises:
+        CheckpointError with a message that says what is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: train the model (run its cell) and submit the models/ folder.")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise CheckpointError(f"{path} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit; "
+                              "save only the state_dict of a model within the parameter budget.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} cannot be loaded ({reason}); train the model again.") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is not a state_dict (a dict of tensors); train the model again.")
+    model = model.to("cpu")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong_shape:
+        parts = [f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                     ("different shape", wrong_shape)) if keys]
+        raise CheckpointError(f"{path} does not fit {type(model).__name__} ({'; '.join(parts)}): the class was "
+                              "changed after training; train the model again.")
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load_record(name, model, folder=None, max_bytes=MAX_CHECKPOINT_BYTES):
+    """Load model ``name``'s submitted weights into ``model``; returns (model, record)."""
+    pt, _ = checkpoint_paths(name, folder)
+    record = read_record(name, folder)
+    return load_checkpoint(model, pt, max_bytes), record
+
+
+def train_or_load(name, make_model, cfg, train_step, evaluate, data, folder=None, rerun=False,
+                  max_epochs=None, max_parameters=None, progress=True):
+    """Train model ``name`` once and save it; reuse the saved run while nothing it depends on changed.
+
+    Args:
+        name: file stem in ``models/`` (``"base"`` -> ``models/base.pt`` and ``models/base.json``).
+        make_model: callable with no arguments returning a fresh model (e.g. ``lambda: NeuralNetwork(...)``).
+        cfg: TrainConfig; train_step, evaluate: your functions (see ``train_model``).
+        data: Cifar10Tensors (not touched while autograding).
+        rerun: train again even when a valid saved run exists.
+        max_epochs, max_parameters: the budget, checked before training.
+    Returns:
+        (model, record). While autograding: the submitted weights and record, never retrained.
+    """
+    model = make_model()
+    pt, _ = checkpoint_paths(name, folder)
+    key = fingerprint([type(model), train_step, evaluate], cfg.to_dict())
+    if autograding():
+        return load_record(name, model, folder)
+    if not rerun:
+        try:
+            saved, record = load_record(name, model, folder)
+        except CheckpointError:
+            pass
+        else:
+            if record.get("fingerprint") == key:
+                print(f"loaded {pt} (test accuracy {record.get('test_accuracy', float('nan')):.2%}, saved "
+                      f"{record.get('saved_at', '?')}; your code and settings have not changed). "
+                      "Pass rerun=True to train again.")
+                return saved.to(data.device), record
+    model, record = train_model(model, data, cfg, train_step, evaluate, progress=progress,
+                                max_epochs=max_epochs, max_parameters=max_parameters)
+    record.update(name=name, fingerprint=key, saved_at=datetime.datetime.now().isoformat(timespec="seconds"))
+    save_run(name, model, record, folder)
+    print(f"saved {pt} and its record")
+    return model, record
