@@ -14,7 +14,9 @@ def grader(*args, timeout=600):
 def test_demo_prints_full_zero_and_partial_rows():
     from grader.autograde import assignment_cells
 
-    auto = sum(c.points for c in assignment_cells() if not c.manual)
+    # The demo's students have no trained Part 3 models: those three cells score 0 for everyone.
+    trained = {"test_base_model", "test_batchnorm_dropout_model", "test_own_model"}
+    auto = sum(c.points for c in assignment_cells() if not c.manual and c.grade_id not in trained)
     full = sum(c.points for c in assignment_cells())
     run = grader("demo")
     assert run.returncode == 0, run.stderr[-3000:]

@@ -199,6 +199,9 @@ def train_model(model, data, cfg, train_step, evaluate, progress=True, max_epoch
         history["lr"].append(optimizer.param_groups[0]["lr"])
         history["seconds"].append(round(time.perf_counter() - start, 2))
         bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.3f}", val_acc=f"{val:.3f}")
+        if not progress:  # a plain log line per epoch instead of the bar (scripts, CI logs)
+            print(f"epoch {epoch}/{cfg.epochs}: loss {np.mean(losses):.3f}, validation accuracy {val:.2%}, "
+                  f"{history['seconds'][-1]:.0f} s", flush=True)
     bar.close()
     train_seconds = time.perf_counter() - start
     test = float(evaluate(model, eval_batches("test")))

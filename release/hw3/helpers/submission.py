@@ -1,0 +1,306 @@
+"""Packaging the homework for submission: ``hw3_submission.zip``, checked the way the grader will.
+
+``make_submission()`` (the last cell of the last notebook) does three things:
+
+1. **Pre-submit checks** on the folder: every notebook is there under its original name, has been
+   run, and was saved after the files it produced (a notebook older on disk than its figures,
+   results or models has unsaved work: the grader would see the old version); every file the
+   grader needs exists.
+2. **The zip**: exactly what grading needs (the notebooks, the saved figures, the experiment
+   results, the model checkpoints and their records) and nothing else (no data sets, caches,
+   checkpoint folders or the ``helpers/`` copy). Refused when it would exceed the upload limit.
+3. **A dry run of grading**: the zip is unpacked into a temporary folder next to a fresh copy of
+   ``helpers/`` and every notebook is run there in a new process, as the grader does
+   (``NBGRADER_EXECUTION=autograde``: nothing is retrained, saved results are used). A table of
+   the public tests follows, so "it passes on my machine" means "it passes the grader's public
+   tests". The grader adds hidden tests.
+
+Instructors run the same check with ``python -m grader check ZIP``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.runtime import autograding
+
+SUBMISSION_NAME = "hw3_submission.zip"
+UPLOAD_LIMIT_MB = 100  # Gradescope's limit for one upload
+HELPERS_DIR = Path(__file__).resolve().parent
+# Every notebook of the homework and the files it saves, which the grader reads instead of recomputing.
+ARTIFACTS = {
+    "part0_filters.ipynb": ["figures/box_blur.png", "figures/box_blur_border.png", "figures/laplacian.png"],
+    "part1_batchnorm_dropout.ipynb": [
+        "results/batchnorm_vs_none.json", "results/dropout_regularization.json", "results/weight_scale_sweep.json",
+        "figures/batchnorm_vs_none.png", "figures/dropout_regularization.png", "figures/weight_scale_sweep.png"],
+    "part2_convolution.ipynb": ["results/overfit_small_data.json", "figures/convnet_overfit.png"],
+    "part3_pytorch_cnn.ipynb": [
+        "models/base.pt", "models/base.json", "models/batchnorm_dropout.pt", "models/batchnorm_dropout.json",
+        "models/own.pt", "models/own.json", "figures/training_curves.png"],
+}
+MTIME_SLACK_S = 2.0  # file systems store times coarsely; a save within this of an artifact counts as after it
+NOTEBOOK_TIMEOUT_S = 600
+
+__all__ = ["ARTIFACTS", "SUBMISSION_NAME", "SubmissionError", "check_submission", "make_submission",
+           "preflight", "write_zip"]
+
+
+class SubmissionError(RuntimeError):
+    """The folder is not ready to submit; the message lists what to do."""
+
+
+def _executed(nb):
+    return any(c.get("cell_type") == "code" and c.get("execution_count") for c in nb.get("cells", []))
+
+
+def _when(timestamp):
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%H:%M:%S")
+
+
+def preflight(folder="."):
+    """Problems that would cost points if the folder were submitted now.
+
+    Returns:
+        list of messages, each saying what is wrong and what to do (empty: ready).
+    """
+    folder = Path(folder)
+    problems = []
+    for name, artifacts in ARTIFACTS.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is not in {folder.resolve()}: keep the homework's notebooks together, "
+                            "with their original names.")
+            continue
+        try:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{name} cannot be read ({exc}): open it in Jupyter, save it, and try again.")
+            continue
+        if not _executed(nb):
+            problems.append(f"{name} has never been run: run it top to bottom (Run > Run All Cells), then save it.")
+        missing = [a for a in artifacts if not (folder / a).is_file()]
+        if missing:
+            problems.append(f"{', '.join(missing)} missing: run {name} top to bottom (it saves them), then save it.")
+        present = [folder / a for a in artifacts if (folder / a).is_file()]
+        if present:
+            newest = max(present, key=lambda p: p.stat().st_mtime)
+            saved = path.stat().st_mtime
+            if saved + MTIME_SLACK_S < newest.stat().st_mtime:
+                problems.append(
+                    f"{name} has unsaved work: it was last saved at {_when(saved)}, before it wrote "
+                    f"{newest.relative_to(folder)} at {_when(newest.stat().st_mtime)}. Save it "
+                    "(File > Save, or Ctrl+S / Cmd+S) and run this cell again.")
+    return problems
+
+
+def submission_files(folder="."):
+    """Relative paths of everything that goes into the zip, in a stable order."""
+    return [name for name in ARTIFACTS] + [a for artifacts in ARTIFACTS.values() for a in artifacts]
+
+
+def write_zip(folder=".", dest=SUBMISSION_NAME, limit_mb=UPLOAD_LIMIT_MB):
+    """Zip the submission files of ``folder`` into ``dest`` (written atomically). Returns dest.
+
+    Raises:
+        SubmissionError: a file is missing, or the zip is over ``limit_mb``.
+    """
+    folder, dest = Path(folder), Path(dest)
+    if not dest.is_absolute():
+        dest = folder / dest
+    files = submission_files(folder)
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise SubmissionError(f"cannot zip: {', '.join(missing)} missing.")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel in files:
+            zf.write(folder / rel, rel)
+    size_mb = tmp.stat().st_size / 2**20
+    if size_mb > limit_mb:
+        tmp.unlink()
+        biggest = max(files, key=lambda f: (folder / f).stat().st_size)
+        raise SubmissionError(f"the zip would be {size_mb:.1f} MB, over the {limit_mb} MB upload limit; the largest "
+                              f"file is {biggest} ({(folder / biggest).stat().st_size / 2**20:.1f} MB). Models must "
+                              "stay within the parameter budget; save only their state_dict.")
+    os.replace(tmp, dest)
+    return dest
+
+
+@dataclass
+class CellOutcome:
+    """One graded cell of one notebook, as the dry run saw it."""
+
+    notebook: str
+    grade_id: str
+    points: float
+    status: str  # "passed", "failed", "partial", "written" (graded by hand), "not run"
+    score: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class CheckReport:
+    outcomes: list = field(default_factory=list)
+    errors: list = field(default_factory=list)  # notebooks that could not be run at all
+
+    @property
+    def ok(self):
+        return not self.errors and all(o.status in ("passed", "written") for o in self.outcomes)
+
+    def table(self):
+        lines = [f"{'notebook':26s} {'test':34s} {'points':>9s}  result"]
+        for o in self.outcomes:
+            shown = {"passed": "✓ passed", "written": "graded by hand", "partial": f"partial {o.score:g}",
+                     "failed": "✗ failed", "not run": "✗ not run"}[o.status]
+            pts = f"{o.points:g}" if o.status == "written" else f"{o.score:g}/{o.points:g}"
+            lines.append(f"{o.notebook:26s} {o.grade_id:34s} {pts:>9s}  {shown}"
+                         + (f": {o.message}" if o.message else ""))
+        for e in self.errors:
+            lines.append(f"ERROR {e}")
+        auto = [o for o in self.outcomes if o.status != "written"]
+        lines.append(f"public tests: {sum(o.score for o in auto):g} of {sum(o.points for o in auto):g} points "
+                     f"({sum(o.status == 'passed' for o in auto)} of {len(auto)} cells passed); the grader adds "
+                     "hidden tests, and written answers are graded by hand.")
+        return "\n".join(lines)
+
+
+def _outcome(notebook, cell):
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    points = float(meta.get("points", 0))
+    o = CellOutcome(notebook, meta.get("grade_id", "?"), points, "passed", points)
+    if cell.get("cell_type") != "code":
+        o.status, o.score = "written", 0.0
+        return o
+    if cell.get("execution_count") is None and not cell.get("outputs"):
+        o.status, o.score, o.message = "not run", 0.0, "the notebook stopped before this cell"
+        return o
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            o.status, o.score = "failed", 0.0
+            o.message = f"{out.get('ename', 'Error')}: {str(out.get('evalue', '')).splitlines()[0][:160]}" \
+                if out.get("evalue") else out.get("ename", "Error")
+            return o
+        if out.get("output_type") == "execute_result":
+            text = out.get("data", {}).get("text/plain", "")
+            try:
+                value = float("".join(text) if isinstance(text, list) else text)
+            except ValueError:
+                continue
+            if 0 <= value < points:
+                o.status, o.score = "partial", value
+            return o
+    return o
+
+
+def run_notebooks(folder, timeout=NOTEBOOK_TIMEOUT_S):
+    """Execute every notebook of ``folder`` in a fresh kernel as the grader does; returns a CheckReport."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    report = CheckReport()
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # inherited by the kernels: saved results, no training
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for name in ARTIFACTS:
+        path = Path(folder) / name
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as exc:  # nbformat raises many types for bad files
+            report.errors.append(f"{name}: cannot be read ({exc})")
+            continue
+        print(f"running {name} ...", flush=True)
+        try:
+            NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                           resources={"metadata": {"path": str(folder)}}).execute()
+        except Exception as exc:  # a kernel that died, a cell over the time limit
+            report.errors.append(f"{name}: stopped ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+        for cell in nb.cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                report.outcomes.append(_outcome(Path(name).stem, cell))
+    return report
+
+
+def check_submission(zip_path, helpers_dir=HELPERS_DIR, timeout=NOTEBOOK_TIMEOUT_S):
+    """Unpack ``zip_path`` next to a fresh copy of ``helpers_dir`` and run it as the grader would.
+
+    Runs in a new Python process (nothing from the calling kernel leaks in) and prints its progress
+    and the table of public tests. Returns True when every public test passed.
+    """
+    cmd = [sys.executable, "-m", "helpers.submission", "check", str(Path(zip_path).resolve()),
+           "--helpers", str(Path(helpers_dir).resolve()), "--timeout", str(timeout)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(Path(helpers_dir).resolve().parent)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    print(proc.stdout, end="")
+    return proc.returncode == 0
+
+
+def _check_main(zip_path, helpers_dir, timeout):
+    with tempfile.TemporaryDirectory(prefix="hw3-check-") as tmp:
+        tmp = Path(tmp)
+        with zipfile.ZipFile(zip_path) as zf:
+            for member in zf.namelist():  # our own zips hold plain relative paths; refuse anything else
+                if member.startswith("/") or ".." in Path(member).parts:
+                    raise SubmissionError(f"unsafe path in the zip: {member}")
+            zf.extractall(tmp)
+        shutil.copytree(helpers_dir, tmp / "helpers", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        report = run_notebooks(tmp, timeout)
+    print(report.table())
+    return report
+
+
+def make_submission(folder=".", dest=SUBMISSION_NAME, limit_mb=UPLOAD_LIMIT_MB, check=True):
+    """Check the folder, write ``hw3_submission.zip``, and grade it as the grader will (public tests).
+
+    Returns:
+        Path of the zip, or None when the folder is not ready (the reasons are printed).
+    """
+    if autograding():
+        print("autograding: the submission is already being graded; nothing to package.")
+        return None
+    problems = preflight(folder)
+    if problems:
+        print("Not ready to submit yet:\n" + "\n".join(f"  - {p}" for p in problems))
+        return None
+    try:
+        path = write_zip(folder, dest, limit_mb)
+    except SubmissionError as exc:
+        print(f"Not ready to submit yet:\n  - {exc}")
+        return None
+    size = path.stat().st_size / 2**20
+    print(f"wrote {path} ({size:.1f} MB, {len(submission_files(folder))} files)")
+    if check:
+        print("checking it the way the grader will (a fresh process, nothing retrained; about a minute) ...")
+        if check_submission(path):
+            print(f"All public tests pass. Upload {path.name}.")
+        else:
+            print(f"Some public tests fail in the zip (see above). Fix them, save, and run this cell again; "
+                  f"you may still upload {path.name}.")
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m helpers.submission", description="Check a homework zip.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run the zip's notebooks as the grader does; print the public tests")
+    check.add_argument("zip", type=Path)
+    check.add_argument("--helpers", type=Path, default=HELPERS_DIR)
+    check.add_argument("--timeout", type=int, default=NOTEBOOK_TIMEOUT_S)
+    args = parser.parse_args(argv)
+    try:
+        report = _check_main(args.zip, args.helpers, args.timeout)
+    except (OSError, zipfile.BadZipFile, SubmissionError) as exc:
+        print(f"cannot check {args.zip}: {exc}")
+        return 2
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The student's submission cell: pre-submit checks, the zip, and the dry run of grading.
+
+A finished homework folder is made from the executed source notebooks (saved after the files they
+produced, as a student's Save does) and their figures, results and models.
+"""
+
+import os
+import shutil
+import time
+import zipfile
+
+import nbformat
+import pytest
+
+from helpers.submission import (
+    ARTIFACTS,
+    SUBMISSION_NAME,
+    SubmissionError,
+    make_submission,
+    preflight,
+    submission_files,
+    write_zip,
+)
+
+
+@pytest.fixture
+def finished(executed_source, tmp_path):
+    """A student's folder after running and saving every notebook (helpers/ and a data cache too)."""
+    folder, executed = executed_source
+    student = tmp_path / "hw3"
+    shutil.copytree(folder, student)
+    (student / "data_cache").mkdir()
+    (student / "data_cache" / "cifar10.npz").write_bytes(b"\0" * 1000)  # must not be zipped
+    (student / ".ipynb_checkpoints").mkdir(exist_ok=True)
+    later = time.time() + 5
+    for name, nb in executed.items():
+        nbformat.write(nb, student / name)
+        os.utime(student / name, (later, later))
+    return student
+
+
+def test_finished_folder_is_ready(finished):
+    assert preflight(finished) == []
+
+
+def test_every_notebook_of_the_assignment_is_packaged():
+    from grader.paths import source_notebook_names
+
+    assert sorted(ARTIFACTS) == source_notebook_names()
+
+
+def test_artifact_list_matches_what_the_notebooks_save(executed_source):
+    folder, _ = executed_source
+    saved = {str(p.relative_to(folder)) for d in ("figures", "results", "models") for p in (folder / d).rglob("*")
+             if p.is_file()}
+    assert saved == {a for artifacts in ARTIFACTS.values() for a in artifacts}
+
+
+def _drop_notebook(folder):
+    (folder / "part2_convolution.ipynb").unlink()
+
+
+def _never_run(folder):
+    from grader.paths import RELEASE_DIR
+
+    shutil.copy(RELEASE_DIR / "part0_filters.ipynb", folder / "part0_filters.ipynb")
+    later = time.time() + 10
+    os.utime(folder / "part0_filters.ipynb", (later, later))
+
+
+def _drop_model(folder):
+    (folder / "models" / "own.pt").unlink()
+
+
+def _unsaved(folder):
+    later = time.time() + 60
+    os.utime(folder / "models" / "base.pt", (later, later))
+
+
+def _corrupt(folder):
+    (folder / "part1_batchnorm_dropout.ipynb").write_text("{ not json")
+
+
+BROKEN = {
+    "missing notebook": (_drop_notebook, "part2_convolution.ipynb is not in"),
+    "never run": (_never_run, "part0_filters.ipynb has never been run"),
+    "missing model": (_drop_model, "models/own.pt missing: run part3_pytorch_cnn.ipynb"),
+    "unsaved work": (_unsaved, "part3_pytorch_cnn.ipynb has unsaved work"),
+    "unreadable notebook": (_corrupt, "part1_batchnorm_dropout.ipynb cannot be read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_submission_cell_refuses_with_what_to_do(case, finished, capsys):
+    damage, message = BROKEN[case]
+    damage(finished)
+    assert make_submission(finished) is None
+    out = capsys.readouterr().out
+    assert "Not ready to submit yet" in out and message in out
+    assert not (finished / SUBMISSION_NAME).exists()
+
+
+def test_zip_over_the_upload_limit_is_refused(finished):
+    with pytest.raises(SubmissionError, match="over the 0.01 MB upload limit; the largest file is models/"):
+        write_zip(finished, limit_mb=0.01)
+    assert not (finished / SUBMISSION_NAME).exists() and not list(finished.glob(".*.tmp"))
+
+
+def test_zip_holds_exactly_what_grading_needs(finished):
+    path = write_zip(finished)
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    assert names == submission_files(finished)
+    assert not [n for n in names if n.startswith(("helpers/", "data_cache/", ".ipynb_checkpoints/"))]
+    assert {n.split("/")[0] for n in names} == {*ARTIFACTS, "figures", "results", "models"}
+
+
+def test_submission_cell_checks_the_zip_as_the_grader_does(finished, capsys):
+    path = make_submission(finished)
+    out = capsys.readouterr().out
+    assert path == finished / SUBMISSION_NAME and path.is_file()
+    assert "All public tests pass" in out, out[-3000:]
+    for name in ARTIFACTS:
+        assert f"running {name}" in out
+    assert "part3_pytorch_cnn" in out and "test_own_model" in out and "graded by hand" in out
+
+
+def test_check_reports_a_failing_public_test(finished, tmp_path, capsys):
+    from helpers.submission import check_submission
+
+    nb = nbformat.read(finished / "part0_filters.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "box_kernel":
+            cell.source = "def box_kernel(n):\n    return np.ones((n, n))\n"
+    nbformat.write(nb, finished / "part0_filters.ipynb")
+    only_part0 = tmp_path / "part0.zip"  # the other notebooks are left out to keep this test short
+    with zipfile.ZipFile(only_part0, "w") as zf:
+        for rel in ["part0_filters.ipynb", *ARTIFACTS["part0_filters.ipynb"]]:
+            zf.write(finished / rel, rel)
+    assert check_submission(only_part0) is False
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "test_box_kernel" in line)
+    assert "0/2" in line and "failed" in line
+    assert "ERROR part1_batchnorm_dropout.ipynb: cannot be read" in out
