@@ -1,32 +1,45 @@
-"""``python -m grader autograde``: grade submissions into ``grades.csv``.
+"""``python -m grader autograde``: grade a class's submissions into grades.csv, feedback and a report.
 
-One submission at a time goes through: unpack -> match notebooks -> drop unreadable ones
--> stage into the grading folder -> nbgrader autograde in a worker process (killed with
-its kernel after a time limit) -> scores read from the gradebook. Any failure is recorded
-as that student's status and the batch goes on. ``grade_submission`` is the unit a
-parallel or sandboxed runner would distribute.
+Each submission goes through: unpack -> match notebooks -> drop unreadable ones -> check its
+test cells against the release -> stage into its own course folder (``work/<id>/``: a copy of
+the assignment-only gradebook, the course helpers, the submission; no source notebooks, no
+other students) -> nbgrader autograde in a worker process (killed with its kernel after a
+time limit; the kernel sandboxed, see ``grader.sandbox``, and guarded, see ``grader.guard``)
+-> results merged into the main gradebook, autograded notebooks and feedback moved into the
+grading folder. Any failure is that student's status and the batch goes on.
+
+Submissions are graded by ``workers`` threads (default: one per core), each driving one
+worker process at a time. Finished submissions are remembered (``grader.resume``), so an
+interrupted run picks up where it stopped, and ``grades.csv`` is rewritten atomically after
+every submission.
 """
 
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader import intake, staging
+from grader import intake, sandbox, staging
 from grader.course_dir import copy_source, generate_assignment, source_fingerprint
-from grader.feedback import write_feedback
+from grader.flags import flags_of_student
+from grader.gradebook_merge import merge_submission, read_scores
+from grader.integrity import compare_test_cells
 from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
-from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
+from grader.paths import ASSIGNMENT_ID, HELPERS_DIR, REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.report import StudentResult, read_grades_csv, write_grades_csv
-from grader.scores import gradebook_scores
+from grader.resume import ResumeState, submission_key
 
 FINGERPRINT_FILE = ".source_fingerprint"
+TEMPLATE_DIR = ".grader/template"  # a course folder whose gradebook holds only the assignment
 
 
 @dataclass(frozen=True)
@@ -46,9 +59,43 @@ class Limits:
     memory_bytes: int = 6 << 30
 
 
+@dataclass
+class Options:
+    """How a batch runs (everything but the per-submission Limits).
+
+    workers: submissions graded at once (None: one per core).
+    id_pattern: how to read student ids from file names (see ``grader.intake``).
+    resume: reuse results of finished, unchanged submissions from an earlier run.
+    sandbox: "auto" (strongest available), "root", "userns" or "none" (see ``grader.sandbox``).
+    report: write ``report.html`` and its plots.
+    progress: show a progress bar on stderr.
+    """
+
+    workers: int | None = None
+    id_pattern: str | None = None
+    resume: bool = True
+    sandbox: str = "auto"
+    report: bool = True
+    progress: bool = False
+
+
 def assignment_cells():
     """Every graded cell of the assignment, in notebook and cell order."""
     return [cell for name in source_notebook_names() for cell in graded_cells(SOURCE_DIR / name)]
+
+
+def _template(out_dir, fingerprint):
+    """``out_dir/.grader/template``: source copy, release and an assignment-only gradebook."""
+    template = Path(out_dir) / TEMPLATE_DIR
+    marker = template / FINGERPRINT_FILE
+    if not (marker.exists() and marker.read_text().strip() == fingerprint and (template / "gradebook.db").exists()):
+        if template.exists():
+            shutil.rmtree(template)
+        template.mkdir(parents=True)
+        copy_source(template)
+        generate_assignment(template)
+        marker.write_text(fingerprint + "\n")
+    return template
 
 
 def prepare_grading_dir(out_dir):
@@ -57,11 +104,14 @@ def prepare_grading_dir(out_dir):
     The source and gradebook are rebuilt when the source changed since the last run
     (the old gradebook is kept beside it, renamed), and reused otherwise, so earlier
     results stay in the gradebook for formgrader and ``nbgrader export``.
+    Returns:
+        the template course folder (see ``_template``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / FINGERPRINT_FILE
     fingerprint = source_fingerprint()
+    template = _template(out_dir, fingerprint)
     gradebook = out_dir / "gradebook.db"
     up_to_date = marker.exists() and marker.read_text().strip() == fingerprint and gradebook.exists()
     copy_source(out_dir)
@@ -69,8 +119,29 @@ def prepare_grading_dir(out_dir):
         if gradebook.exists():
             old = marker.read_text().strip()[:12] if marker.exists() else "unknown"
             gradebook.rename(out_dir / f"gradebook.{old}.db")
-        generate_assignment(out_dir)
+        shutil.copyfile(template / "gradebook.db", gradebook)
+        shutil.rmtree(out_dir / "release" / ASSIGNMENT_ID, ignore_errors=True)
+        shutil.copytree(template / "release" / ASSIGNMENT_ID, out_dir / "release" / ASSIGNMENT_ID)
+        shutil.rmtree(out_dir / "state", ignore_errors=True)
         marker.write_text(fingerprint + "\n")
+    return template
+
+
+def student_course(out_dir, student_id):
+    """A fresh course folder for one student's worker: the assignment-only gradebook and the
+    source folder's non-notebook files (helpers); no source notebooks, no other students."""
+    out_dir = Path(out_dir)
+    template = out_dir / TEMPLATE_DIR
+    work = out_dir / "work" / student_id
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    shutil.copyfile(template / "gradebook.db", work / "gradebook.db")
+    shutil.copytree(template / "source" / ASSIGNMENT_ID, work / "source" / ASSIGNMENT_ID,
+                    ignore=shutil.ignore_patterns("*.ipynb"))
+    # The release notebooks (public tests only), for the feedback the worker writes.
+    shutil.copytree(template / "release" / ASSIGNMENT_ID, work / "release" / ASSIGNMENT_ID)
+    return work
 
 
 def _limit_memory(memory_bytes):
@@ -78,19 +149,43 @@ def _limit_memory(memory_bytes):
     return lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
-def run_worker(course_root, student_id, limits):
+class Interrupted(Exception):
+    """The batch was interrupted (Ctrl-C): this submission's result must not be recorded."""
+
+
+_INTERRUPTED = threading.Event()
+_RUNNING = set()  # worker processes in flight, killed on interruption
+
+
+def _interrupt_all():
+    _INTERRUPTED.set()
+    for proc in list(_RUNNING):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_worker(course_root, student_id, limits, options=None):
     """Autograde one staged student in a child process, within ``limits``.
 
+    Args:
+        options: the worker's OPTIONS_JSON (sandbox, kernelspec, events file), or None.
     Returns:
-        (status, detail): ``graded``/"" on success, else ``timeout`` or ``grading error``.
+        (status, detail): ``graded`` and "" (or why the feedback could not be written) on success,
+        else ``timeout`` or ``grading error``.
     """
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    argv = [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(limits.cell_s)]
+    if _INTERRUPTED.is_set():
+        raise Interrupted()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(limits.cell_s)],
+        argv + ([json.dumps(options)] if options else []),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True,  # its own process group, so the kernel dies with it
+        start_new_session=True,  # its own process group; sandboxed kernels also die with it
         preexec_fn=_limit_memory(limits.memory_bytes),
     )
+    _RUNNING.add(proc)
     try:
         out, err = proc.communicate(timeout=limits.submission_s)
     except subprocess.TimeoutExpired:
@@ -98,23 +193,98 @@ def run_worker(course_root, student_id, limits):
         proc.communicate()
         return intake.TIMEOUT, f"grading took longer than {limits.submission_s:g} s and was stopped"
     finally:
+        _RUNNING.discard(proc)
         try:  # a kernel left behind by a crashed worker
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    if _INTERRUPTED.is_set():
+        raise Interrupted()
     try:
         reply = json.loads(out.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         reply = {"success": False, "error": (err or out or "worker died")[-2000:]}
     if reply["success"]:
-        return intake.GRADED, ""
+        return intake.GRADED, reply.get("feedback_error", "")
     last_line = next((ln for ln in reversed(reply["error"].splitlines()) if ln.strip()), "unknown")
     return intake.GRADING_ERROR, f"nbgrader failed: {last_line.strip()[:300]}"
 
 
-def grade_submission(sub, out_dir, notebook_names, limits=Limits()):
+def _events_to_problems(sub, events_file):
+    """Turn the guard's reports (``grader.guard``) into statuses and notes."""
+    if not events_file.exists():
+        return
+    for line in events_file.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        where = f"{event.get('notebook')}/{event.get('cell')}"
+        if "kernel_died" in event:
+            sub.add_problem(intake.KERNEL_DIED, f"the kernel died in {where} (cell {event.get('index')}); "
+                                                "the cells after it were not run")
+        elif event.get("tool"):
+            verb = "changed" if event["when"] == "during" else "restored before"
+            sub.add_problem(intake.TAMPERING, f"{verb} {where}: {', '.join(event['restored'][:6])}"
+                            + (" (that cell scores 0)" if event["when"] == "during" else ""))
+        else:
+            sub.add_problem(intake.GRADED, f"rebound names restored before {where}: {', '.join(event['restored'][:6])}")
+
+
+def _check_test_cells(sub, release_dir):
+    """Report edited and deleted test cells; returns the (notebook, grade_id) pairs deleted."""
+    zero = []
+    for name, path in sub.notebooks.items():
+        deleted, edited = compare_test_cells(path, Path(release_dir) / name)
+        stem = name[:-6]
+        if edited:
+            sub.add_problem(intake.TEST_CELLS_CHANGED, f"{stem}: test cells edited ({', '.join(edited)}); "
+                                                       "the course's version was run")
+        if deleted:
+            sub.add_problem(intake.TEST_CELLS_CHANGED, f"{stem}: test cells deleted ({', '.join(deleted)}); "
+                                                       "they score 0")
+            zero += [(stem, gid) for gid in deleted]
+    return zero
+
+
+_GRADEBOOK_LOCK = threading.Lock()
+
+
+def _collect(work, out_dir, student_id, zero_cells):
+    """Move a worker's results into the grading folder and merge its gradebook (one at a time)."""
+    with _GRADEBOOK_LOCK:
+        for kind in ("submitted", "autograded", "feedback"):
+            dest = out_dir / kind / student_id
+            if dest.exists():
+                shutil.rmtree(dest)
+            if (work / kind / student_id).exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(work / kind / student_id, dest)
+                _chown_to_me(dest)
+        merge_submission(f"sqlite:///{work / 'gradebook.db'}", f"sqlite:///{out_dir / 'gradebook.db'}",
+                         student_id, zero_cells)
+
+
+def _chown_to_me(path):
+    """Give files a sandboxed kernel wrote (another uid) back to the grader's uid."""
+    if os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), 0, 0)
+
+
+def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=()):
     """Grade one submission end to end; never raises for bad input.
 
+    Args:
+        sub: intake.Submission.
+        out_dir: the grading folder (prepared by ``prepare_grading_dir``).
+        notebook_names: the assignment's notebook file names.
+        limits: Limits.
+        box: sandbox.Sandbox for the kernels (None: detected).
+        slot: worker slot (picks the kernel's uid in the "root" sandbox).
+        hide: more folders the kernel must not see (the submissions' folders).
     Returns:
         StudentResult; scores are empty only when the submission could not be graded
         at all (duplicate id), 0 for cells whose notebook is missing or unreadable.
@@ -124,53 +294,164 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits()):
     zero = {c.column: 0.0 for c in assignment_cells()}
     if sub.status == intake.DUPLICATE_ID:
         return StudentResult(sub.student_id, sub.status, sub.detail)
-    intake.unpack(sub, out_dir / "intake" / sub.student_id)
-    if sub.root is not None:
-        intake.match_notebooks(sub, notebook_names)
-        staging.drop_unreadable_notebooks(sub)
-    scores, pending = dict(zero), set()
-    if sub.notebooks:
-        staging.stage(sub, out_dir)
-        status, detail = run_worker(out_dir, sub.student_id, limits)
-        if status != intake.GRADED:
-            sub.add_problem(status, detail)
-        if status == intake.GRADED:
-            graded, pending = gradebook_scores(out_dir, sub.student_id)
-            scores.update(graded)
-            try:
-                write_feedback(out_dir, sub.student_id, scores, assignment_cells())
-            except Exception as exc:  # feedback is a courtesy: never lose a grade over it
-                sub.add_problem(intake.GRADED, f"no feedback written ({type(exc).__name__}: {exc})")
+    box = box or sandbox.detect(out_dir / "work")
+    work = student_course(out_dir, sub.student_id)
+    options = {}
+    try:
+        intake.unpack(sub, work / "intake")
+        if sub.root is not None:
+            intake.match_notebooks(sub, notebook_names)
+            staging.drop_unreadable_notebooks(sub)
+        scores, pending = dict(zero), set()
+        if sub.notebooks:
+            deleted = _check_test_cells(sub, out_dir / "release" / ASSIGNMENT_ID)
+            _submitted_helpers_note(sub)
+            staging.stage(sub, work)
+            options = _worker_options(work, sub, box, slot, hide)
+            options["feedback_zero"] = deleted  # the worker writes the feedback too, in parallel
+            status, detail = run_worker(work, sub.student_id, limits, options)
+            _events_to_problems(sub, work / "events.jsonl")
+            if status != intake.GRADED:
+                sub.add_problem(status, detail)
+            if status == intake.GRADED:
+                if detail:
+                    sub.add_problem(intake.GRADED, f"no feedback written ({detail})")
+                graded, pending = read_scores(f"sqlite:///{work / 'gradebook.db'}", sub.student_id)
+                scores.update(graded)
+                scores.update({f"{nb}/{gid}": 0.0 for nb, gid in deleted})
+                _collect(work, out_dir, sub.student_id, deleted)
+                for flag in flags_of_student(out_dir / "autograded" / sub.student_id / ASSIGNMENT_ID):
+                    sub.add_problem(intake.GRADED, f"flag: {flag}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if options.get("runtime_dir"):
+            shutil.rmtree(options["runtime_dir"], ignore_errors=True)
     return StudentResult(sub.student_id, sub.status, sub.detail, scores, sorted(pending),
                          time.monotonic() - start)
 
 
-def autograde(paths, out_dir, limits=Limits(), log=print):
-    """Grade every submission found in ``paths`` and write ``out_dir/grades.csv``.
+def _submitted_helpers_note(sub):
+    """Note a shipped helpers/ that is not the released one (it is never used either way)."""
+    theirs = next(iter(sub.notebooks.values())).parent / "helpers"
+    if theirs.is_dir():
+        ours = HELPERS_DIR  # the release (and the Gradescope bundle) carries a copy of these
+        changed = [p.name for p in sorted(theirs.glob("*.py"))
+                   if not (ours / p.name).exists() or (ours / p.name).read_bytes() != p.read_bytes()]
+        if changed:
+            sub.add_problem(intake.GRADED, "the submitted helpers/ differs from the released one "
+                                           f"({', '.join(changed[:5])}); the course's helpers were used")
+
+
+def _worker_options(work, sub, box, slot, hide):
+    """The worker's settings: sandboxed kernelspec, short runtime folder for sockets, events file."""
+    import tempfile
+
+    runtime = Path(tempfile.mkdtemp(prefix="gk-"))  # Unix socket paths must stay short (108 bytes)
+    kernel_dir = work / "autograded" / sub.student_id / ASSIGNMENT_ID
+    cfg = sandbox.kernel_config(box, slot, kernel_dir, work / "home", runtime,
+                                [str(work.parent.parent), *map(str, hide)])
+    return {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec")),
+            "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
+
+
+def _expand_groups(result, sub):
+    """One row per member of a group submission (Gradescope), the same grade for each."""
+    rows = [result]
+    for member in sub.members:
+        note = f"graded with {sub.student_id}'s group submission"
+        rows.append(replace(result, student_id=member, detail="; ".join(d for d in (result.detail, note) if d)))
+    return rows
+
+
+def _progress_bar(total, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="submission", disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+                smoothing=0.1)
+
+
+def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option_kwargs):
+    """Grade every submission found in ``paths`` and write ``out_dir/grades.csv`` (and a report).
 
     Args:
         paths: zips and folders, as described in ``grader.intake``.
         out_dir: the grading folder (an nbgrader course folder, created if needed).
         limits: Limits for each submission (time, per cell time, memory).
-        log: called with one progress line per submission.
+        log: called with one line per finished submission (and one about the sandbox).
+        options: Options for the batch; keyword arguments override its fields
+            (e.g. ``workers=2, resume=False``).
     Returns:
-        list of StudentResult, in the order the submissions were found. ``grades.csv``
-        also keeps the rows of students graded in earlier runs into the same folder.
+        list of StudentResult, in the order the submissions were found (group members after
+        their submission). ``grades.csv`` also keeps the rows of students graded in earlier
+        runs into the same folder.
     """
+    options = replace(options or Options(), **option_kwargs)
     out_dir = Path(out_dir).resolve()
-    submissions = intake.discover(paths)
+    submissions = intake.discover(paths, options.id_pattern)
     prepare_grading_dir(out_dir)
+    (out_dir / "work").mkdir(exist_ok=True)
+    box = sandbox.detect(out_dir / "work", options.sandbox)
+    log(f"isolation: {box.description}")
     names, cells = source_notebook_names(), assignment_cells()
     table = out_dir / "grades.csv"
-    this_run = {s.student_id for s in submissions}
+    this_run = {s.student_id for s in submissions} | {m for s in submissions for m in s.members}
     earlier = [row for row in read_grades_csv(table, cells) if row["student_id"] not in this_run]
-    results = []
-    for i, sub in enumerate(submissions, 1):
-        result = grade_submission(sub, out_dir, names, limits)
-        results.append(result)
-        log(f"[{i}/{len(submissions)}] {result.student_id}: {result.status}, "
-            f"{result.total:g}/{sum(c.points for c in cells):g} points ({result.seconds:.1f} s)")
-        write_grades_csv(results, cells, table, earlier)  # after each one, so nothing is lost
-    if not submissions:
-        write_grades_csv([], cells, table, earlier)
-    return results
+    state = ResumeState(out_dir / "state")
+    fingerprint = source_fingerprint()
+    hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
+    workers = max(1, options.workers or os.cpu_count() or 1)
+    slots = list(range(workers))
+    slot_lock = threading.Lock()
+    results = {}
+    max_points = sum(c.points for c in cells)
+
+    def run_one(index, sub):
+        key = submission_key(sub, fingerprint, limits) if sub.status != intake.DUPLICATE_ID else None
+        if options.resume and key:
+            stored = state.load(sub.student_id, key)
+            if stored is not None:
+                return index, sub, stored, True
+        with slot_lock:
+            slot = slots.pop()
+        try:
+            result = grade_submission(sub, out_dir, names, limits, box, slot, hide)
+            if _INTERRUPTED.is_set():
+                raise Interrupted()
+        finally:
+            with slot_lock:
+                slots.append(slot)
+        if key:
+            state.save(result, key)
+        return index, sub, result, False
+
+    counts = {}
+    bar = _progress_bar(len(submissions), options.progress)
+    _INTERRUPTED.clear()
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(run_one, i, sub) for i, sub in enumerate(submissions)]
+        for future in as_completed(futures):
+            index, sub, result, reused = future.result()
+            results[index] = _expand_groups(result, sub)
+            counts[result.status] = counts.get(result.status, 0) + 1
+            line = (f"{result.student_id}: {result.status}, {result.total:g}/{max_points:g} points "
+                    + ("(unchanged since the last run, not regraded)" if reused else f"({result.seconds:.1f} s)"))
+            bar.write(line) if options.progress else log(line)
+            bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(counts.items())), refresh=False)
+            bar.update(1)
+            ordered = [r for i in sorted(results) for r in results[i]]
+            write_grades_csv(ordered, cells, table, earlier)  # after each one, so nothing is lost
+    except BaseException:  # Ctrl-C: stop the workers; finished results are already on disk
+        _interrupt_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        bar.close()
+    ordered = [r for i in sorted(results) for r in results[i]]
+    write_grades_csv(ordered, cells, table, earlier)
+    if options.report:
+        from grader.class_report import write_class_report
+
+        write_class_report(out_dir, table, cells, box.description)
+    return ordered

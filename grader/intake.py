@@ -3,9 +3,20 @@
 A PATH given to ``autograde`` is one of:
   * a ``.zip`` file: one student, id from the file name;
   * a folder with notebooks at its top: one student, id from the folder name;
-  * any other folder: each ``.zip`` or folder inside it is one student.
-Zips are unpacked safely (no absolute paths, no ``..``, no links, size caps); one extra
-top-level folder inside a submission is tolerated.
+  * a Gradescope export folder (it holds ``submission_metadata.yml``): each ``submission_NNN``
+    folder is one submission, the student id is the submitter's ``:sid:`` (else e-mail, else the
+    folder name); a group submission is graded once and its row copied to every member;
+  * any other folder (e.g. Canvas/bCourses "download submissions", unzipped): each ``.zip`` or
+    folder inside it is one student.
+File and folder names become ids through an id pattern (``--id-pattern``): a regular expression
+whose group ``id`` (else its first group) is the id. The default, ``DEFAULT_ID_PATTERN``, reads
+Canvas names (``lastfirst_12345_67890_hw3.zip`` and ``lastfirst_LATE_12345_67890_hw3.zip`` give
+``12345``); names it does not match keep their whole name (``alice.zip`` gives ``alice``).
+A folder that holds no notebook but exactly one zip (what Gradescope exports when a student
+uploaded a zip) is unpacked through that zip.
+Zips are unpacked safely (no absolute paths, no ``..``, no links, caps on size and file count,
+counted on the bytes actually decompressed, so a zip that lies about its sizes is caught too);
+one extra top-level folder inside a submission is tolerated.
 """
 
 import re
@@ -20,16 +31,23 @@ GRADED = "graded"
 MISSING_NOTEBOOK = "missing notebook"
 UNREADABLE_NOTEBOOK = "unreadable notebook"
 UNREADABLE_ZIP = "unreadable zip"
+REFUSED_ZIP = "refused zip"  # over the caps: a zip bomb, too many files, too large
+KERNEL_DIED = "kernel died"
+TAMPERING = "tampering"
+TEST_CELLS_CHANGED = "test cells changed"
 DUPLICATE_ID = "duplicate student id"
 TIMEOUT = "timeout"
 GRADING_ERROR = "grading error"
-SEVERITY = [UNREADABLE_ZIP, DUPLICATE_ID, GRADING_ERROR, TIMEOUT, UNREADABLE_NOTEBOOK,
-            MISSING_NOTEBOOK, GRADED]
+SEVERITY = [REFUSED_ZIP, UNREADABLE_ZIP, DUPLICATE_ID, GRADING_ERROR, TAMPERING, TIMEOUT, KERNEL_DIED,
+            TEST_CELLS_CHANGED, UNREADABLE_NOTEBOOK, MISSING_NOTEBOOK, GRADED]
 
 # Caps on an unpacked zip, generous for notebooks, figures and small checkpoints.
 MAX_TOTAL_BYTES = 1 << 30
 MAX_FILE_BYTES = 512 << 20
 MAX_FILES = 5000
+MAX_RATIO = 200  # uncompressed / compressed size of a member above which (and > 1 MiB) it is a bomb
+GRADESCOPE_METADATA = "submission_metadata.yml"
+DEFAULT_ID_PATTERN = r"^[A-Za-z-]+_(?:LATE_)?(?P<id>\d+)_\d+_"
 IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
 # "Copy of X.ipynb", "X (1).ipynb", "X-Copy1.ipynb": what browsers and Jupyter do to names.
 _RENAME_NOISE = re.compile(r"^(copy of )+|( ?\(\d+\)| ?-copy\d*)+$", re.I)
@@ -41,6 +59,7 @@ class Submission:
 
     student_id: str
     origin: Path  # the zip or folder it came from
+    members: list = field(default_factory=list)  # other ids of a group submission (same grade)
     problems: list = field(default_factory=list)  # (status, detail) pairs
     root: Path | None = None  # folder holding its notebooks, once unpacked
     notebooks: dict = field(default_factory=dict)  # expected file name -> path found
@@ -59,9 +78,22 @@ class Submission:
         return "; ".join(d for _, d in self.problems)
 
 
-def student_id_from_name(name):
-    """A safe student id from a file or folder name: extension dropped, odd characters as '_'."""
+def student_id_from_name(name, pattern=None):
+    """A safe student id from a file or folder name.
+
+    Args:
+        name: file or folder name.
+        pattern: regular expression (str) whose group ``id`` (else group 1) is the id, searched in
+            the name; None for ``DEFAULT_ID_PATTERN``, "" to use the whole name. When it does not
+            match, the whole name is used.
+    Returns:
+        the id: extension dropped, odd characters as '_'.
+    """
     stem = name[:-4] if name.lower().endswith(".zip") else name
+    pattern = DEFAULT_ID_PATTERN if pattern is None else pattern
+    match = re.search(pattern, stem) if pattern else None
+    if match and match.groups():
+        stem = match.group("id") if "id" in match.groupdict() else match.group(1)
     sid = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")
     return sid or "unnamed"
 
@@ -70,30 +102,52 @@ def _is_single_submission(folder):
     return any(p.suffix == ".ipynb" for p in folder.iterdir() if p.is_file())
 
 
-def discover(paths):
+def _entries(folder):
+    return sorted(
+        p for p in folder.iterdir()
+        if (p.is_dir() and p.name not in IGNORED_PARTS and not p.name.startswith("."))
+        or p.suffix.lower() == ".zip"
+    )
+
+
+def _gradescope_submissions(folder):
+    """(origin, ids) per submission of a Gradescope export folder."""
+    from grader.gradescope import read_metadata, submitter_ids
+
+    metadata = read_metadata(folder / GRADESCOPE_METADATA)
+    found = []
+    for entry in _entries(folder):
+        key = entry.name[:-4] if entry.suffix.lower() == ".zip" else entry.name
+        ids = [student_id_from_name(i, "") for i in submitter_ids(metadata.get(key, {}))]
+        found.append((entry, ids or [student_id_from_name(key, "")]))
+    return found
+
+
+def discover(paths, id_pattern=None):
     """Submissions named by the command-line PATHs, in a stable order.
 
+    Args:
+        paths: zips and folders (see the module docstring).
+        id_pattern: how to read ids from names (see ``student_id_from_name``).
     Returns:
         list of Submission; a second submission with an id already seen gets the
         ``duplicate student id`` status instead of overwriting the first.
     """
-    found = []
+    found = []  # (origin, [ids])
     for path in map(Path, paths):
         if path.is_file():
-            found.append(path)
+            found.append((path, [student_id_from_name(path.name, id_pattern)]))
         elif path.is_dir() and _is_single_submission(path):
-            found.append(path)
+            found.append((path, [student_id_from_name(path.name, id_pattern)]))
+        elif path.is_dir() and (path / GRADESCOPE_METADATA).is_file():
+            found += _gradescope_submissions(path)
         elif path.is_dir():
-            found += sorted(
-                p for p in path.iterdir()
-                if (p.is_dir() and p.name not in IGNORED_PARTS and not p.name.startswith("."))
-                or p.suffix.lower() == ".zip"
-            )
+            found += [(p, [student_id_from_name(p.name, id_pattern)]) for p in _entries(path)]
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
     submissions, seen = [], {}
-    for origin in found:
-        sub = Submission(student_id_from_name(origin.name), origin)
+    for origin, ids in found:
+        sub = Submission(ids[0], origin, members=ids[1:])
         if sub.student_id in seen:
             sub.add_problem(DUPLICATE_ID, f"{origin} has the same id as {seen[sub.student_id]}")
         else:
@@ -116,41 +170,91 @@ def _zip_member_problem(info):
     return None
 
 
+class Refused(ValueError):
+    """A zip over the caps (size, file count, compression ratio): refused, not unpacked."""
+
+
+def _copy_capped(src, out, budget):
+    """Copy a member's bytes, at most ``budget`` of them (the caps count real bytes, not headers).
+
+    Returns:
+        bytes copied.
+    """
+    copied = 0
+    while chunk := src.read(1 << 20):
+        copied += len(chunk)
+        if copied > budget:
+            raise Refused("it unpacks to more than its size caps allow (a zip bomb?)")
+        out.write(chunk)
+    return copied
+
+
+def _check_caps(members):
+    if len(members) > MAX_FILES:
+        raise Refused(f"{len(members)} files (the limit is {MAX_FILES})")
+    if sum(i.file_size for i in members) > MAX_TOTAL_BYTES:
+        raise Refused(f"more than {MAX_TOTAL_BYTES >> 20} MiB once unpacked")
+    for i in members:
+        if i.file_size > 1 << 20 and i.file_size > MAX_RATIO * max(i.compress_size, 1):
+            raise Refused(f"{i.filename!r} is compressed {i.file_size // max(i.compress_size, 1)}:1 "
+                          "(a zip bomb?)")
+
+
+def _extract_zip(sub, zip_path, dest):
+    with zipfile.ZipFile(zip_path) as zf:
+        members = [i for i in zf.infolist() if not i.is_dir()]
+        _check_caps(members)
+        left = MAX_TOTAL_BYTES
+        for info in members:
+            if IGNORED_PARTS & set(PurePosixPath(info.filename).parts):
+                continue
+            problem = _zip_member_problem(info)
+            if problem:
+                sub.add_problem(GRADED, f"skipped {info.filename!r} in the zip ({problem})")
+                continue
+            target = dest.joinpath(*PurePosixPath(info.filename).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                left -= _copy_capped(src, out, min(left, MAX_FILE_BYTES))
+
+
+def _lone_zip(folder):
+    """The only zip in a folder without notebooks (a Gradescope upload of a zip), else None."""
+    files = [p for p in folder.rglob("*") if p.is_file() and not IGNORED_PARTS & set(p.parts)]
+    zips = [p for p in files if p.suffix.lower() == ".zip"]
+    if len(zips) == 1 and not any(p.suffix == ".ipynb" for p in files):
+        return zips[0]
+    return None
+
+
 def unpack(sub, dest):
     """Extract a zip submission into ``dest`` (or copy a folder submission there).
 
-    Unsafe members are skipped and reported; a zip over the caps or unreadable marks the
-    submission ``unreadable zip``. Returns nothing; sets ``sub.root`` on success.
+    Unsafe members are skipped and reported; an unreadable zip marks the submission
+    ``unreadable zip``, one over the caps (size, files, compression ratio) ``refused zip``.
+    Returns nothing; sets ``sub.root`` on success.
     """
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
+    zip_path = sub.origin
     if sub.origin.is_dir():
-        shutil.copytree(sub.origin, dest, dirs_exist_ok=True, symlinks=True,
-                        ignore=shutil.ignore_patterns(*IGNORED_PARTS))
-        sub.root = dest
-        return
+        zip_path = _lone_zip(sub.origin)
+        if zip_path is None:
+            shutil.copytree(sub.origin, dest, dirs_exist_ok=True, symlinks=True,
+                            ignore=shutil.ignore_patterns(*IGNORED_PARTS))
+            sub.root = dest
+            return
     try:
-        with zipfile.ZipFile(sub.origin) as zf:
-            members = [i for i in zf.infolist() if not i.is_dir()]
-            if len(members) > MAX_FILES:
-                raise ValueError(f"{len(members)} files (the limit is {MAX_FILES})")
-            if sum(i.file_size for i in members) > MAX_TOTAL_BYTES:
-                raise ValueError(f"more than {MAX_TOTAL_BYTES >> 20} MiB once unpacked")
-            for info in members:
-                if IGNORED_PARTS & set(PurePosixPath(info.filename).parts):
-                    continue
-                problem = _zip_member_problem(info)
-                if problem:
-                    sub.add_problem(GRADED, f"skipped {info.filename!r} in the zip ({problem})")
-                    continue
-                target = dest.joinpath(*PurePosixPath(info.filename).parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        sub.add_problem(UNREADABLE_ZIP, f"{sub.origin.name}: {exc}")
+        _extract_zip(sub, zip_path, dest)
+    except Refused as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        sub.add_problem(REFUSED_ZIP, f"{zip_path.name} refused: {exc}")
+        return
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, RuntimeError,
+            NotImplementedError) as exc:
+        sub.add_problem(UNREADABLE_ZIP, f"{zip_path.name}: {exc}")
         return
     sub.root = dest
 

@@ -30,11 +30,11 @@ def nbgrader_config(course_root, cell_timeout_s=CELL_TIMEOUT_S):
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
-        Execute,
         LimitOutput,
         SaveAutoGrades,
     )
 
+    from grader.guard import GuardedExecute
     from grader.preprocessors import StderrAsText
 
     root = Path(course_root).resolve()
@@ -49,8 +49,9 @@ def nbgrader_config(course_root, cell_timeout_s=CELL_TIMEOUT_S):
     # nbgrader scores a test cell 0 when it wrote anything to stderr. Libraries print warnings
     # there (numpy, PyTorch), and a correct answer must not lose points for that, so stderr is
     # relabelled as ordinary text right after execution, before grades are determined.
+    # GuardedExecute is nbgrader's Execute plus the guard against tampering and kernel deaths.
     c.Autograde.autograde_preprocessors = [
-        Execute,
+        GuardedExecute,
         StderrAsText,
         ClearMetadataPreprocessor,
         LimitOutput,

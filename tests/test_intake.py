@@ -80,3 +80,83 @@ def test_notebooks_matched_exactly_or_through_rename_noise(tmp_path):
     assert sub.notebooks["part0_filters.ipynb"].name == "Copy of part0_filters (1).ipynb"
     assert sub.status == intake.MISSING_NOTEBOOK
     assert "part1_other.ipynb not found" in sub.detail and "graded 'Copy of" in sub.detail
+
+
+def test_zip_bomb_is_refused_with_its_own_status(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("hw3/part0_filters.ipynb", "{}")
+        zf.writestr("hw3/zeros.bin", b"\0" * (20 << 20))  # 20 MiB that compress about 1000:1
+    sub = intake.discover([bomb])[0]
+    intake.unpack(sub, tmp_path / "out")
+    assert sub.status == intake.REFUSED_ZIP and sub.root is None
+    assert "zip bomb" in sub.detail and not (tmp_path / "out" / "hw3" / "zeros.bin").exists()
+
+
+def test_caps_count_real_bytes_and_files(tmp_path, monkeypatch):
+    many = make_zip(tmp_path / "many.zip", {f"f{i}.txt": "x" for i in range(12)})
+    monkeypatch.setattr(intake, "MAX_FILES", 10)
+    sub = intake.discover([many])[0]
+    intake.unpack(sub, tmp_path / "a")
+    assert sub.status == intake.REFUSED_ZIP and "12 files" in sub.detail
+    # A member whose header understates its size is stopped by the bytes actually decompressed.
+    import io
+
+    class Lying(io.BytesIO):
+        pass
+
+    with pytest.raises(intake.Refused):
+        intake._copy_capped(Lying(b"y" * 5000), io.BytesIO(), budget=4096)
+
+
+def test_id_pattern_reads_canvas_names_and_can_be_changed():
+    assert intake.student_id_from_name("smithjane_12345_67890_hw3_submission.zip") == "12345"
+    assert intake.student_id_from_name("smithjane_LATE_12345_67890_hw3_submission.zip") == "12345"
+    assert intake.student_id_from_name("smithjane_12345_67890_hw3_submission.zip", "") == \
+        "smithjane_12345_67890_hw3_submission"
+    assert intake.student_id_from_name("hw3-jdoe7.zip", r"hw3-(?P<id>\w+)") == "jdoe7"
+    assert intake.student_id_from_name("other.zip", r"hw3-(?P<id>\w+)") == "other"
+
+
+GRADESCOPE_YML = """\
+submission_111:
+  :submitters:
+  - :name: Alice Smith
+    :email: alice@example.edu
+    :sid: '3031234'
+  - :name: Bob Jones
+    :email: bob@example.edu
+    :sid:
+  :created_at: 2026-11-20 10:00:00.000000000 -08:00
+  :score:
+submission_222:
+  :submitters:
+  - :name: "Carol"
+    :email: carol@example.edu
+    :sid: "42"
+"""
+
+
+def test_gradescope_metadata_parses_with_and_without_pyyaml():
+    from grader import gradescope
+
+    parsed = gradescope.parse_tolerant(GRADESCOPE_YML)
+    assert [gradescope.submitter_ids(e) for e in parsed.values()] == [["3031234", "bob"], ["42"]]
+    try:
+        import yaml
+    except ImportError:
+        return
+    assert gradescope._normalize(yaml.safe_load(GRADESCOPE_YML)) == parsed
+
+
+def test_gradescope_export_folder_maps_submissions_to_students(tmp_path):
+    export = tmp_path / "export"
+    (export / "submission_111").mkdir(parents=True)
+    (export / "submission_111" / "part0_filters.ipynb").write_text("{}")
+    (export / "submission_222").mkdir()
+    make_zip(export / "submission_222" / "hw3_submission.zip", {"hw3/part0_filters.ipynb": "{}"})
+    (export / "submission_metadata.yml").write_text(GRADESCOPE_YML)
+    subs = intake.discover([export])
+    assert [(s.student_id, s.members) for s in subs] == [("3031234", ["bob"]), ("42", [])]
+    intake.unpack(subs[1], tmp_path / "out")  # the zip the student uploaded is what gets unpacked
+    assert (tmp_path / "out" / "hw3" / "part0_filters.ipynb").exists()

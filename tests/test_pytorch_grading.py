@@ -3,7 +3,7 @@ measures test accuracy itself, applies the stated thresholds and budget, and fla
 claim more than it measures.
 
 The checkpoints are real: the reference base model is trained once per session in the documented
-quick setting (about 4 minutes on 2 cores; this also checks that setting reaches 70%), and the
+quick setting (about 3 minutes on 2 cores; this also checks that setting reaches 70%), and the
 test cells run in-process (cell_runner) or under real nbgrader (the last test).
 """
 
@@ -236,6 +236,7 @@ def test_submission_zip_of_trained_models_grades_with_nbgrader(tmp_path, quick_b
     want = round(4 * min(1.0, max(0.0, (base_accuracy - 0.70) / 0.18)), 2)
     assert trained.scores[col + "test_own_model"] == pytest.approx(want)
     assert trained.scores[col + "test_batchnorm_dropout_model"] == 0
+    assert "flag: models/own.json claims 99.00% test accuracy" in trained.detail  # in grades.csv's detail
     assert hostile.scores[col + "test_base_model"] == 0
     for t in ANSWER_TESTS:
         assert trained.scores[col + t] > 0 and hostile.scores[col + t] > 0

@@ -1,0 +1,130 @@
+"""Grade a batch of full submissions with ``python -m grader autograde`` and with plain sequential
+``nbgrader autograde``, on the same machine in one run; print both times, the ratio and seconds
+per submission.
+
+Usage: python benchmarks/autograde_batch.py [--count 20] [--workers N] [--only part0_filters.ipynb]
+
+The batch mixes reference submissions (every answer right), partial ones (one or two answers
+wrong) and broken ones (a notebook missing, one not valid JSON), all carrying the results/
+and figures/ a finished notebook saves (made once by running the source notebooks), so nothing
+is retrained. Plain nbgrader grades the same staged submissions in a course folder of its own
+(one process, one student after another, as ``nbgrader autograde hw3`` does).
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nbformat  # noqa: E402
+
+from grader import intake, staging  # noqa: E402
+from grader.autograde import autograde  # noqa: E402
+from grader.course_dir import copy_helpers, copy_source, generate_assignment  # noqa: E402
+from grader.notebook_cells import fill_answers, reference_answers  # noqa: E402
+from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
+
+WRONG = {
+    "box_kernel": "def box_kernel(n):\n    return np.ones((n, n))\n",
+    "laplacian_kernel": "def laplacian_kernel():\n    return np.zeros((3, 3))\n",
+}
+
+
+def finished_work(folder, notebooks):
+    """Run the source notebooks once (reference answers) for the results/ and figures/ they save."""
+    from nbclient import NotebookClient
+
+    folder.mkdir(parents=True)
+    copy_helpers(folder)
+    for name in notebooks:
+        shutil.copy(SOURCE_DIR / name, folder / name)
+        nb = nbformat.read(folder / name, as_version=4)
+        NotebookClient(nb, timeout=1200, allow_errors=True, resources={"metadata": {"path": str(folder)}}).execute()
+    return folder
+
+
+def make_batch(dest, count, notebooks, work):
+    """``count`` submission folders: 60% reference, 25% partial, 15% broken."""
+    answers = {}
+    for name in notebooks:
+        answers.update(reference_answers(SOURCE_DIR / name))
+    for i in range(count):
+        kind = "reference" if i % 20 < 12 else "partial" if i % 20 < 17 else "broken"
+        folder = dest / f"{kind}{i:03d}"
+        folder.mkdir(parents=True)
+        for extra in ("results", "figures"):
+            if (work / extra).exists():
+                shutil.copytree(work / extra, folder / extra)
+        mine = dict(answers)
+        if kind == "partial":
+            mine.update(dict(list(WRONG.items())[: 1 + i % 2]))
+        for name in notebooks:
+            nb = fill_answers(nbformat.read(RELEASE_DIR / name, as_version=4), mine)
+            nbformat.write(nb, folder / name)
+        if kind == "broken":
+            victim = folder / notebooks[i % len(notebooks)]
+            if i % 2:
+                victim.unlink()
+            else:
+                victim.write_text(victim.read_text()[:400])
+
+
+def plain_nbgrader(batch, course):
+    """Stage the batch into a fresh course folder and time one ``nbgrader autograde hw3``."""
+    copy_source(course)
+    generate_assignment(course)
+    for sub in intake.discover([batch], id_pattern=""):
+        intake.unpack(sub, course / "intake" / sub.student_id)
+        intake.match_notebooks(sub, source_notebook_names())
+        staging.drop_unreadable_notebooks(sub)
+        if sub.notebooks:
+            staging.stage(sub, course)
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT_ID, "--force",
+                    f"--CourseDirectory.root={course}", "--Execute.timeout=600"],
+                   cwd=course, env=env, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--only", nargs="*", help="notebooks to include (default: every released notebook)")
+    parser.add_argument("--keep", type=Path, help="keep the batch and outputs here")
+    args = parser.parse_args()
+    notebooks = args.only or [n for n in source_notebook_names() if (RELEASE_DIR / n).exists()]
+    tmp = Path(args.keep or tempfile.mkdtemp(prefix="hw3-batch-"))
+    t = time.perf_counter()
+    if not (tmp / "batch").exists():  # --keep DIR from an earlier run: the same batch again
+        work = finished_work(tmp / "finished", notebooks)
+        make_batch(tmp / "batch", args.count, notebooks, work)
+    args.count = len(list((tmp / "batch").iterdir()))
+    for old in ("ours", "plain"):
+        shutil.rmtree(tmp / old, ignore_errors=True)
+    print(f"batch of {args.count} submissions ({', '.join(notebooks)}) ready in {time.perf_counter() - t:.0f} s")
+    start = time.perf_counter()
+    results = autograde([tmp / "batch"], tmp / "ours", log=lambda _: None, workers=args.workers, resume=False,
+                        id_pattern="")
+    ours = time.perf_counter() - start
+    statuses = {}
+    for r in results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    print(f"grader autograde ({args.workers or os.cpu_count()} workers): {ours:.1f} s, "
+          f"{ours / args.count:.1f} s per submission; statuses {statuses}")
+    plain = plain_nbgrader(tmp / "batch", tmp / "plain")
+    print(f"plain sequential nbgrader autograde: {plain:.1f} s, {plain / args.count:.1f} s per submission")
+    print(f"speed-up: {plain / ours:.2f}x")
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

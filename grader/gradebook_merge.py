@@ -1,0 +1,58 @@
+"""Copying one student's autograde results from a worker's gradebook into the course gradebook.
+
+Workers grade in their own course folders, each with its own sqlite gradebook (sqlite wants one
+writer at a time, and a worker's folder must hold nothing of other students). The parent then
+merges each result into the main ``gradebook.db``, one at a time, so formgrader (manual grading)
+and ``nbgrader export`` see every student. Manual scores already given are kept.
+"""
+
+from grader.paths import ASSIGNMENT_ID
+
+
+def merge_submission(src_url, dst_url, student_id, zero_cells=()):
+    """Copy ``student_id``'s submission (auto scores, manual-grading flags, comments) from src to dst.
+
+    Args:
+        src_url, dst_url: sqlalchemy URLs of the worker's and the main gradebook.
+        student_id: the student.
+        zero_cells: (notebook, grade_id) pairs forced to 0 (test cells the student deleted).
+    Returns:
+        True when the source held a submission for the student.
+    """
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    zero = set(zero_cells)
+    with warnings.catch_warnings(), Gradebook(src_url) as src, Gradebook(dst_url) as dst:
+        warnings.simplefilter("ignore")  # sqlalchemy's autoflush notes from nbgrader's own queries
+        try:
+            submission = src.find_submission(ASSIGNMENT_ID, student_id)
+        except MissingEntry:
+            return False
+        dst.update_or_create_student(student_id)
+        dst.update_or_create_submission(ASSIGNMENT_ID, student_id, timestamp=submission.timestamp)
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                target = dst.find_grade(grade.name, nb.name, ASSIGNMENT_ID, student_id)
+                target.auto_score = 0.0 if (nb.name, grade.name) in zero else grade.auto_score
+                target.needs_manual_grade = False if (nb.name, grade.name) in zero else grade.needs_manual_grade
+            for comment in nb.comments:
+                dst.find_comment(comment.name, nb.name, ASSIGNMENT_ID, student_id).auto_comment = comment.auto_comment
+            dst.find_submission_notebook(nb.name, ASSIGNMENT_ID, student_id).flagged = nb.flagged
+        dst.db.commit()
+    return True
+
+
+def read_scores(db_url, student_id):
+    """(scores, pending) of a student in a gradebook; see ``grader.scores.gradebook_scores``."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            submission = gb.find_submission(ASSIGNMENT_ID, student_id)
+        except MissingEntry:
+            return {}, set()
+        grades = [(f"{nb.name}/{g.name}", g) for nb in submission.notebooks for g in nb.grades]
+        return ({col: float(g.score or 0) for col, g in grades},
+                {col for col, g in grades if g.needs_manual_grade})

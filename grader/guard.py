@@ -1,0 +1,282 @@
+"""Guarded execution: test cells run in the environment the course set up, and a dead kernel is a status.
+
+``GuardedExecute`` replaces nbgrader's ``Execute`` preprocessor. Around every graded test cell it
+asks the kernel, through a ``user_expressions`` request (evaluated by IPython without the input
+transformers a student could install), to compare the environment with a snapshot taken before
+any student code ran, and to put back what changed:
+
+* attributes of numpy (and its loaded submodules), ``math``, the course's ``helpers.checks`` and
+  ``helpers.gradient_check``, and builtins (``np.allclose = lambda *a, **k: True``);
+* names the read-only cells imported into the notebook (``assert_close``, ``np``, ...) that a
+  student cell rebound;
+* IPython's machinery: input and AST transformers, custom exception handlers, event callbacks
+  added by student code, patched shell or kernel methods and message handlers, ``sys.excepthook``,
+  trace functions.
+
+What was put back *before* a test cell is reported (``tampering`` when it touched the grader's
+tools, a note otherwise); the cell then runs against the real tools, so the attempt gains
+nothing. What changed *during* a test cell (the function under test patched something) gives
+that cell an error, so it scores 0. A kernel that dies (``os._exit``, a crash, ``exit()``) is
+reported as ``kernel died``; the cells after it are not run and score 0, and the notebook is
+still saved and graded.
+
+Limits: student code runs in the same process as the tests, so a determined student who reads
+this module can still defeat the snapshot (e.g. by replacing the guard itself or the kernel's
+reply). It stops the patches that circulate, makes every attempt visible, and nothing a student
+does reaches the gradebook or other students (see ``grader.sandbox``).
+"""
+
+import ast
+import json
+import os
+
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+
+EVENTS_ENV = "GRADER_EVENTS_FILE"
+IPC_ENV = "GRADER_KERNEL_IPC"
+KERNEL_DIED_NAME = "KernelDied"
+PROTECTED_MODULES = ("numpy", "math", "helpers.checks", "helpers.gradient_check")
+# Rebinding a name imported from these counts as tampering; other rebound names are only noted.
+TOOL_MODULES = ("numpy", "math", "builtins", "scipy", "torch", "helpers.checks", "helpers.gradient_check")
+
+KERNEL_CODE = r'''
+import builtins, json, sys, types, importlib
+def _snapshot_module(mod):
+    return {k: v for k, v in vars(mod).items() if callable(v) or isinstance(v, types.ModuleType)}
+def _install(modules, names, tool_modules):
+    ip = get_ipython()
+    g = types.ModuleType("_grader_guard")
+    g.mods = {}
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except Exception:
+            continue
+        g.mods[name] = (mod, _snapshot_module(mod))
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("numpy.") and mod is not None and name.count(".") == 1 and name not in g.mods:
+            g.mods[name] = (mod, _snapshot_module(mod))
+    g.mods["builtins"] = (builtins, {k: v for k, v in vars(builtins).items() if k not in
+                          ("exit", "quit", "get_ipython", "display", "__IPYTHON__", "_", "__", "___")})
+    g.names = names
+    g.tool_modules = tuple(tool_modules)
+    shell_cls = [c for c in type(ip).__mro__ if c.__module__.startswith(("IPython", "ipykernel"))]
+    kern_cls = [c for c in type(ip.kernel).__mro__ if c.__module__.startswith(("ipykernel", "jupyter"))]
+    g.classes = {c: dict(vars(c)) for c in shell_cls + kern_cls}
+    g.ip_dict = {k: v for k, v in vars(ip).items() if callable(v) and not isinstance(v, type)}
+    g.kernel_dict = {k: v for k, v in vars(ip.kernel).items() if callable(v) and not isinstance(v, type)}
+    g.handlers = dict(ip.kernel.shell_handlers)
+    g.lists = {a: list(getattr(ip, a)) for a in ("input_transformers_post", "input_transformers_cleanup",
+                                                 "ast_transformers")}
+    tm = ip.input_transformer_manager
+    g.tm_lists = {a: list(getattr(tm, a)) for a in ("cleanup_transforms", "line_transforms", "token_transformers")
+                  if hasattr(tm, a)}
+    g.events = {e: list(cbs) for e, cbs in ip.events.callbacks.items()}
+    g.custom_exc = (ip.custom_exceptions, getattr(ip, "CustomTB", None))
+    g.sys_hooks = {"excepthook": sys.excepthook, "displayhook": sys.displayhook, "stdout": sys.stdout,
+                   "stderr": sys.stderr}
+    g.check = lambda where: json.dumps(_check(g))
+    sys.modules["_grader_guard"] = g
+def _library(fn):
+    mod = getattr(fn, "__module__", "") or ""
+    return mod.split(".")[0] in ("matplotlib_inline", "matplotlib", "IPython", "ipykernel", "ipywidgets",
+                                 "tqdm", "jupyter_client", "comm")
+def _check(g):
+    ip = get_ipython()
+    fixed = []
+    for name, (mod, snap) in g.mods.items():
+        if sys.modules.get(name, mod) is not mod:
+            sys.modules[name] = mod
+            fixed.append(("tool", f"sys.modules[{name!r}]"))
+        current = vars(mod)
+        for k, v in snap.items():
+            if current.get(k, v) is not v or k not in current:
+                setattr(mod, k, v)
+                fixed.append(("tool", f"{name}.{k}"))
+    for var, (modname, attr) in g.names.items():
+        if var not in ip.user_ns or modname not in sys.modules:
+            continue
+        mod = g.mods[modname][0] if modname in g.mods else sys.modules[modname]
+        want = mod if attr is None else (g.mods[modname][1].get(attr) if modname in g.mods else None)
+        if want is None and attr is not None:
+            want = getattr(mod, attr, None)
+        if want is not None and ip.user_ns[var] is not want:
+            ip.user_ns[var] = want
+            fixed.append(("tool" if modname in g.tool_modules or modname.split(".")[0] in g.tool_modules
+                          else "name", var))
+    for cls, snap in g.classes.items():
+        for k, v in snap.items():
+            if vars(cls).get(k, v) is not v or k not in vars(cls):
+                setattr(cls, k, v)
+                fixed.append(("tool", f"{cls.__name__}.{k}"))
+        for k in set(vars(cls)) - set(snap):
+            if callable(vars(cls)[k]):
+                delattr(cls, k)
+                fixed.append(("tool", f"{cls.__name__}.{k}"))
+    for obj, snap, label in ((ip, g.ip_dict, "shell"), (ip.kernel, g.kernel_dict, "kernel")):
+        d = vars(obj)
+        for k in [k for k, v in d.items() if callable(v) and not isinstance(v, type) and snap.get(k) is not v]:
+            if k in snap:
+                d[k] = snap[k]
+            else:
+                del d[k]
+            fixed.append(("tool", f"{label}.{k}"))
+    if ip.kernel.shell_handlers != g.handlers:
+        ip.kernel.shell_handlers.clear()
+        ip.kernel.shell_handlers.update(g.handlers)
+        fixed.append(("tool", "kernel.shell_handlers"))
+    for a, snap in g.lists.items():
+        if list(getattr(ip, a)) != snap:
+            getattr(ip, a)[:] = snap
+            fixed.append(("tool", a))
+    tm = ip.input_transformer_manager
+    for a, snap in g.tm_lists.items():
+        if list(getattr(tm, a)) != snap:
+            getattr(tm, a)[:] = snap
+            fixed.append(("tool", f"input_transformer_manager.{a}"))
+    if ip.custom_exceptions != g.custom_exc[0] or getattr(ip, "CustomTB", None) is not g.custom_exc[1]:
+        ip.custom_exceptions, ip.CustomTB = g.custom_exc
+        fixed.append(("tool", "set_custom_exc"))
+    for e, cbs in ip.events.callbacks.items():
+        extra = [cb for cb in cbs if cb not in g.events.get(e, []) and not _library(cb)]
+        for cb in extra:
+            cbs.remove(cb)
+            fixed.append(("tool", f"events[{e!r}]"))
+    for k, v in g.sys_hooks.items():
+        if getattr(sys, k) is not v:
+            setattr(sys, k, v)
+            fixed.append(("tool", f"sys.{k}"))
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.settrace(None)
+        sys.setprofile(None)
+        fixed.append(("tool", "sys.settrace"))
+    return fixed
+'''
+
+
+def protected_names(cells):
+    """Names the read-only, ungraded cells import: {name: (module, attribute or None)}.
+
+    ``import numpy as np`` gives ``np: ("numpy", None)``; ``from helpers.checks import passed``
+    gives ``passed: ("helpers.checks", "passed")``.
+    """
+    names = {}
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("locked") or meta.get("solution") or meta.get("grade"):
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        names[alias.asname] = (alias.name, None)
+                    else:
+                        names[alias.name.split(".")[0]] = (alias.name.split(".")[0], None)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if alias.name != "*":
+                        names[alias.asname or alias.name] = (node.module, alias.name)
+    return names
+
+
+def _is_test_cell(cell):
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def _error_output(ename, evalue):
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute with the guard around test cells and kernel death handled (see module doc).
+
+    With ``GRADER_KERNEL_IPC`` set (a folder), kernels are reached over Unix sockets there: a
+    sandboxed kernel has no network, not even loopback.
+    """
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        folder = os.environ.get(IPC_ENV)
+        if folder:  # the connection file too: it must be where the sandboxed kernel can read it
+            name = os.path.join(folder, f"k{os.getpid()}-{id(km) % 100000}")
+            km.transport = "ipc"
+            km.ip = name
+            km.connection_file = name + ".json"
+        return km
+
+    def _record(self, event):
+        path = os.environ.get(EVENTS_ENV)
+        if path:
+            event = dict(event, notebook=self._notebook_name)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(event) + "\n")
+
+    def _kernel_eval(self, expression):
+        """Evaluate ``expression`` in the kernel, bypassing input transformers; returns its text or None."""
+        reply = self.wait_for_reply(self.kc.execute("", silent=True, store_history=False,
+                                                    user_expressions={"g": expression}))
+        value = (reply or {}).get("content", {}).get("user_expressions", {}).get("g", {})
+        if value.get("status") != "ok":
+            return None
+        return value.get("data", {}).get("text/plain")
+
+    def _install_guard(self):
+        modules = sorted(set(PROTECTED_MODULES) | {m for m, _ in self._names.values()
+                                                  if m.split(".")[0] in ("numpy", "scipy", "helpers", "math")})
+        code = KERNEL_CODE + f"\n_install({modules!r}, {self._names!r}, {TOOL_MODULES!r})\n"
+        self._kernel_eval(f"exec(compile({code!r}, '<grader-guard>', 'exec'), {{'get_ipython': get_ipython}})")
+
+    def _check(self, cell, when):
+        """Run the guard; returns the list of (kind, what) it put back (None: the guard is gone)."""
+        text = self._kernel_eval("__import__('sys').modules['_grader_guard'].check(0)")
+        try:  # the repr of a JSON string
+            fixed = [tuple(item) for item in json.loads(ast.literal_eval(text))]
+        except (ValueError, SyntaxError, TypeError):
+            fixed = None
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if fixed is None:
+            self._record({"cell": grade_id, "when": when, "restored": ["the grader's guard"], "tool": True})
+            return [("tool", "the grader's guard")]
+        if fixed:
+            self._record({"cell": grade_id, "when": when, "restored": sorted({w for _, w in fixed}),
+                          "tool": any(k == "tool" for k, _ in fixed)})
+        return fixed
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._names = protected_names(nb.cells)
+        self._notebook_name = (resources or {}).get("nbgrader", {}).get("notebook", "")
+        self._dead = False
+        self._guard_ready = False
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if self._dead:
+            if cell.cell_type == "code":
+                cell.outputs = [_error_output(KERNEL_DIED_NAME, "not run: the kernel died in an earlier cell")]
+            return cell, resources
+        try:
+            if not self._guard_ready:
+                self._install_guard()
+                self._guard_ready = True
+            test = _is_test_cell(cell)
+            if test:
+                self._check(cell, "before")
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if test and self._check(cell, "during"):
+                cell.outputs.append(_error_output(
+                    "GraderTamperingError", "this test cell changed the grader's tools while it ran; it scores 0"))
+        except DeadKernelError as exc:
+            self._dead = True
+            self._record({"cell": cell.metadata.get("nbgrader", {}).get("grade_id"), "index": index,
+                          "kernel_died": str(exc)[:300]})
+            if cell.cell_type == "code":
+                cell.outputs.append(_error_output(KERNEL_DIED_NAME, "the kernel died while running this cell"))
+        return cell, resources

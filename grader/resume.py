@@ -1,0 +1,83 @@
+"""Resuming an interrupted batch: a finished, unchanged submission is not graded again.
+
+Each finished submission leaves ``state/<id>.json`` in the grading folder, written atomically
+after its results are in the gradebook, the autograded folder and the feedback. It records a key
+over everything that decides the grade: the submission's bytes, the course source fingerprint,
+the limits and the grader's own code. A rerun with the same key reuses the stored row.
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from grader.report import StudentResult
+
+GRADER_DIR = Path(__file__).resolve().parent
+
+
+def content_hash(path):
+    """SHA-256 over a zip's bytes, or over a folder's files (relative names and bytes)."""
+    digest = hashlib.sha256()
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    for file in files:
+        digest.update(str(file.relative_to(path) if file != path else file.name).encode() + b"\0")
+        with open(file, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+# The grader's modules that decide a grade (not the CLI, the demo, the reports).
+GRADING_CODE = ("autograde.py", "course_dir.py", "gradebook_merge.py", "guard.py", "integrity.py", "intake.py",
+                "kernel_launcher.py", "nbgrader_settings.py", "preprocessors.py", "sandbox.py", "staging.py",
+                "worker.py")
+
+
+def grader_fingerprint():
+    """Hash of the grading code: a change to how grading works invalidates stored results."""
+    digest = hashlib.sha256()
+    for name in GRADING_CODE:
+        path = GRADER_DIR / name
+        digest.update(name.encode() + (path.read_bytes() if path.exists() else b""))
+    return digest.hexdigest()
+
+
+def submission_key(sub, source_fingerprint, limits):
+    limits_text = f"{float(limits.submission_s):g}/{float(limits.cell_s):g}/{int(limits.memory_bytes)}"
+    parts = [content_hash(sub.origin), source_fingerprint, limits_text, grader_fingerprint(), sub.student_id,
+             ",".join(sub.members)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+class ResumeState:
+    """Stored results of finished submissions, one small JSON file each."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, student_id):
+        return self.folder / f"{student_id}.json"
+
+    def load(self, student_id, key):
+        """The stored StudentResult when its key matches, else None."""
+        try:
+            data = json.loads(self._path(student_id).read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("key") != key:
+            return None
+        return StudentResult(**data["result"])
+
+    def save(self, result, key):
+        path = self._path(result.student_id)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"key": key, "result": asdict(result)}))
+        os.replace(tmp, path)
+
+    def forget(self, student_id):
+        self._path(student_id).unlink(missing_ok=True)

@@ -1,0 +1,200 @@
+"""Where student code runs: the sandbox each notebook kernel is started in, and what this machine allows.
+
+The grading worker (nbgrader) runs with the grader's rights; only the kernel, the process that
+runs student code, is sandboxed, by ``grader/kernel_launcher.py`` installed as the ``python3``
+kernelspec of the worker. The strongest mode this machine supports is chosen once per batch by
+starting the launcher in probe mode:
+
+* ``root`` (the grader runs as root): new mount and network namespaces; the course folder, the
+  repository (source notebooks, solutions), the submissions, /tmp and the home folder are
+  covered by empty tmpfs mounts; only the kernel's own folder, its home and the Python
+  installation are visible again, the course helpers read-only; then the kernel drops to an
+  unprivileged uid of its own (one per worker slot) with no_new_privs and RLIMIT_NPROC.
+* ``userns`` (no root, user namespaces allowed): the same namespaces and mounts inside a user
+  namespace, every capability dropped, so the mounts cannot be undone.
+* ``none``: only resource limits and the per-student folder; reported as such.
+
+Every mode keeps RLIMIT_AS (set on the worker), RLIMIT_FSIZE and the kernel's death with its worker.
+The network namespace has no interfaces but a loopback that is down: no network at all; the
+worker talks to the kernel over Unix sockets (``KernelManager.transport = "ipc"``).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.paths import REPO_ROOT
+
+LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
+UID_BASE = 61000  # kernels of worker slot i run as uid UID_BASE + i in "root" mode
+MAX_FILE_BYTES = 2 << 30  # RLIMIT_FSIZE: largest file a kernel may write
+MAX_PROCESSES = 512  # RLIMIT_NPROC of a kernel's uid ("root" mode)
+DESCRIPTIONS = {
+    "root": "separate uid per worker, mount namespace hiding the course, source and other submissions, "
+            "no network, read-only helpers",
+    "userns": "user+mount namespaces hiding the course, source and other submissions, no capabilities, "
+              "no network, read-only helpers (same uid as the grader)",
+    "none": "own folder and resource limits only: student code could read files the grader can read "
+            "and use the network (no namespaces available here)",
+}
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The isolation applied to every kernel of a batch."""
+
+    mode: str  # "root", "userns" or "none"
+    reason: str = ""  # why a stronger mode was not used
+
+    @property
+    def description(self):
+        text = f"{self.mode}: {DESCRIPTIONS[self.mode]}"
+        return text + (f" ({self.reason})" if self.reason else "")
+
+
+def standard_hidden():
+    """Folders every kernel loses sight of, whatever the course: the repository, temp folders, home."""
+    hidden = [str(REPO_ROOT), "/tmp", "/var/tmp", "/dev/shm"]
+    if str(Path.home()) not in ("/", ""):
+        hidden.append(str(Path.home()))
+    return hidden
+
+
+def _probe(mode, course_dir):
+    """Can the launcher build a ``mode`` sandbox for kernels under ``course_dir``? '' when yes, else why not."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"probe-{mode}-", dir=course_dir))
+    try:
+        secret = scratch / "secret"
+        secret.write_text("x")
+        keep = scratch / "kept"
+        keep.mkdir()
+        cfg = {"mode": mode, "uid": UID_BASE, "hide": [str(course_dir), *standard_hidden()],
+               "keep": [str(keep), *python_paths()], "probe_hidden": [str(secret)], "cwd": str(keep),
+               "chown": [str(keep)], "env": {"HOME": str(keep)}}
+        try:
+            proc = subprocess.run([sys.executable, str(LAUNCHER), "--probe"], capture_output=True, text=True,
+                                  timeout=60, env=dict(os.environ, GRADER_SANDBOX=json.dumps(cfg)))
+        except (OSError, subprocess.SubprocessError) as exc:
+            return str(exc)
+        if proc.returncode == 0 and proc.stdout.strip() == "ok":
+            return ""
+        return (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_DETECTED = {}
+
+
+def detect(course_dir, mode="auto"):
+    """The strongest sandbox this machine supports for kernels under ``course_dir`` (probed once).
+
+    Args:
+        course_dir: the folder the kernels' folders will be in (it is hidden from them).
+        mode: "auto" (strongest that works), or "root", "userns", "none" to ask for one; a mode
+            that does not work here falls back to the next weaker one, with the reason recorded.
+    """
+    course_dir = Path(course_dir).resolve()
+    course_dir.mkdir(parents=True, exist_ok=True)
+    key = (str(course_dir), mode)
+    if key in _DETECTED:
+        return _DETECTED[key]
+    order = ["root", "userns", "none"]
+    candidates = order[order.index(mode):] if mode in order else order
+    if os.geteuid() != 0 and "root" in candidates:
+        candidates.remove("root")
+    reasons = []
+    for candidate in candidates:
+        why = "" if candidate == "none" else _probe(candidate, course_dir)
+        if not why:
+            _DETECTED[key] = Sandbox(candidate, "; ".join(reasons))
+            return _DETECTED[key]
+        reasons.append(f"{candidate} unavailable: {why}")
+    raise AssertionError("unreachable: mode none always works")
+
+
+def python_paths():
+    """Folders the kernel needs to run Python: the interpreter's prefixes and site-packages.
+
+    Not ``sys.path`` as a whole: it holds the caller's script folder or working folder, which
+    may contain the course or the submissions.
+    """
+    import site
+    import sysconfig
+
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             *site.getsitepackages(), sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+    repo = str(REPO_ROOT)
+    # The repository itself (source notebooks, the grader) stays hidden; a venv inside it does not.
+    return sorted(p for p in paths if os.path.isdir(p) and p != repo and not repo.startswith(p.rstrip("/") + "/"))
+
+
+def write_kernelspec(spec_root):
+    """A ``python3`` kernelspec under ``spec_root/kernels`` that starts kernels through the launcher.
+
+    Put ``spec_root`` first on JUPYTER_PATH for the worker; returns ``spec_root``.
+    """
+    spec_dir = Path(spec_root) / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, str(LAUNCHER), "-f", "{connection_file}"],
+            "display_name": "Python 3 (grading sandbox)", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return Path(spec_root)
+
+
+def _data_binds(home):
+    """Read-only views of the CIFAR-10 data and cache for the kernel, and the variables naming them."""
+    binds, env = [], {}
+    data = os.environ.get("HW3_DATA_DIR")
+    if data and os.path.exists(data):
+        target = str(home / "data" / os.path.basename(data.rstrip("/")))
+        binds.append([os.path.realpath(data), target])
+        env["HW3_DATA_DIR"] = target
+    cache = os.environ.get("HW3_CACHE_DIR") or str(Path.home() / ".cache" / "hw3")
+    if os.path.isdir(cache):
+        binds.append([os.path.realpath(cache), str(home / "cache-ro")])
+        env["HW3_CACHE_DIR"] = str(home / "cache-ro")
+    return binds, env
+
+
+def _copy_matplotlib_cache(home):
+    """Matplotlib's font cache for the kernel's fresh home, so it is not rebuilt for every kernel."""
+    try:
+        import matplotlib
+
+        for path in Path(matplotlib.get_cachedir()).glob("fontlist*.json"):
+            shutil.copy(path, home / "mpl" / path.name)
+    except Exception:  # a cold cache only costs time
+        pass
+
+
+def kernel_config(sandbox, slot, kernel_dir, home, runtime_dir, hide):
+    """The launcher's GRADER_SANDBOX settings for one student's kernels.
+
+    Args:
+        sandbox: Sandbox from ``detect``.
+        slot: worker slot number (picks the uid in "root" mode).
+        kernel_dir: the folder the notebooks run in (nbgrader's autograded/<id>/hw3).
+        home: a fresh folder for the kernel's HOME, IPython and matplotlib settings.
+        runtime_dir: where the kernel's connection file and sockets live.
+        hide: folders student code must not see (course, repository, submissions).
+    """
+    home = Path(home)
+    for sub in ("mpl", "ipython", "tmp"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    _copy_matplotlib_cache(home)
+    binds, env = _data_binds(home)
+    env.update(HOME=str(home), MPLCONFIGDIR=str(home / "mpl"), IPYTHONDIR=str(home / "ipython"),
+               TMPDIR=str(home / "tmp"), XDG_CACHE_HOME=str(home / "tmp"), JUPYTER_RUNTIME_DIR=str(runtime_dir))
+    return {
+        "mode": sandbox.mode, "uid": UID_BASE + slot, "hide": [*hide, *standard_hidden()],
+        "keep": [str(kernel_dir), str(home), str(runtime_dir), *python_paths()],
+        "binds": binds, "readonly": [str(Path(kernel_dir) / "helpers")],
+        "chown": [str(kernel_dir), str(home), str(runtime_dir)],
+        "nproc": MAX_PROCESSES, "fsize": MAX_FILE_BYTES, "cwd": str(kernel_dir), "env": env,
+    }

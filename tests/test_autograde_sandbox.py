@@ -1,0 +1,75 @@
+"""The pieces of isolation on their own: sandbox detection and the launcher, the guard's view of a
+notebook, the gradebook merge. Fast; the whole chain is exercised by test_hostile_submissions."""
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from grader import sandbox
+from grader.guard import protected_names
+
+
+def test_detect_picks_a_working_mode_and_says_what_it_protects(tmp_path):
+    box = sandbox.detect(tmp_path)
+    assert box.mode in ("root", "userns", "none")
+    assert box.mode in box.description
+    if os.geteuid() == 0:
+        assert box.mode != "none" or "unavailable" in box.reason  # root falls back only with a reason
+    assert sandbox.detect(tmp_path, "none").mode == "none"
+
+
+@pytest.mark.parametrize("mode", ["auto", "userns"])
+def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
+    box = sandbox.detect(tmp_path, mode)
+    if box.mode == "none":
+        pytest.skip(box.description)
+    course = tmp_path / "course"
+    kernel_dir = course / "work" / "s" / "autograded" / "s" / "hw3"
+    (kernel_dir / "helpers").mkdir(parents=True)
+    (course / "gradebook.db").write_text("secret")
+    runtime = tmp_path / "rt"
+    runtime.mkdir()
+    cfg = sandbox.kernel_config(box, 0, kernel_dir, course / "work" / "s" / "home", runtime, [str(course)])
+    gradebook = str(course / "gradebook.db")
+    probe = (
+        "import os, socket, json\n"
+        f"out = {{'cwd': os.getcwd(), 'gradebook': os.path.exists({gradebook!r}), 'uid': os.getuid()}}\n"
+        "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1); out['net'] = True\n"
+        "except OSError:\n    out['net'] = False\n"
+        "try:\n    open('helpers/x.py', 'w'); out['helpers_writable'] = True\n"
+        "except OSError:\n    out['helpers_writable'] = False\n"
+        "print(json.dumps(out))\n")
+    code = (f"import runpy, sys; sys.argv = ['x']; ns = runpy.run_path({str(sandbox.LAUNCHER)!r}); "
+            "import json, os; ns['enter'](json.loads(os.environ.pop('GRADER_SANDBOX')))\n"
+            f"os.execv(sys.executable, [sys.executable, '-c', {probe!r}])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, GRADER_SANDBOX=json.dumps(cfg)))
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen == {"cwd": str(kernel_dir), "gradebook": False, "uid": seen["uid"], "net": False,
+                    "helpers_writable": False}
+    if box.mode == "root":
+        assert seen["uid"] == sandbox.UID_BASE
+
+
+def test_guard_protects_what_the_read_only_cells_import():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport numpy as np\nimport scipy.ndimage\n"
+                                  "from helpers.checks import assert_close as ac, passed"),
+        nbformat.v4.new_code_cell("from evil import thing"),  # a student cell: not protected
+    ])
+    nb.cells[0].metadata["nbgrader"] = {"locked": True, "grade": False, "solution": False, "grade_id": "setup"}
+    assert protected_names(nb.cells) == {"np": ("numpy", None), "scipy": ("scipy", None),
+                                         "ac": ("helpers.checks", "assert_close"),
+                                         "passed": ("helpers.checks", "passed")}
+
+
+def test_python_paths_never_reopen_the_repository():
+    from grader.paths import REPO_ROOT
+
+    for path in sandbox.python_paths():
+        assert path != str(REPO_ROOT) and not str(REPO_ROOT).startswith(path.rstrip("/") + "/")
