@@ -20,7 +20,9 @@ def test_finished_submission_gets_every_autograded_point_without_retraining(exec
     shutil.copytree(folder, student, ignore=shutil.ignore_patterns("helpers"))
     result = autograde([tmp_path / "class"], tmp_path / "out", log=lambda _: None)[0]
     cells = assignment_cells()
-    assert result.status == "graded", result.detail
+    # The executed source notebooks carry the hidden tests in their test cells: the grader notes the
+    # "edit" and runs the course's version, so no point depends on it.
+    assert result.status in ("graded", "test cells changed"), result.detail
     assert {c.column for c in cells} >= TRAINED_MODEL_CELLS
     assert all(result.scores[c] == 0 for c in TRAINED_MODEL_CELLS)
     assert result.total == sum(c.points for c in cells if not c.manual and c.column not in TRAINED_MODEL_CELLS)

@@ -13,7 +13,11 @@ EXPECTED_FILES = {  # notebook -> (figures/, results/) it must save
         ["batchnorm_vs_none.png", "dropout_regularization.png", "weight_scale_sweep.png"],
         ["batchnorm_vs_none.json", "dropout_regularization.json", "weight_scale_sweep.json"]),
     "part2_convolution.ipynb": (["convnet_overfit.png"], ["overfit_small_data.json"]),
+    "part3_pytorch_cnn.ipynb": (["training_curves.png"], []),
 }
+# Under test Part 3 trains one short "smoke" epoch: its hidden accuracy tests fail by design there
+# (tests/test_pytorch_grading.py grades real quick-setting runs).
+SMOKE_ACCURACY_CELLS = {"base-tests", "bn-tests"}
 
 
 def test_there_are_source_notebooks():
@@ -32,7 +36,13 @@ def test_runs_top_to_bottom(name, executed_source):
     folder, executed = executed_source
     errors = [(c.get("id"), o.ename, o.evalue) for c in executed[name].cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    if name == "part3_pytorch_cnn.ipynb":
+        assert {e[0] for e in errors} <= SMOKE_ACCURACY_CELLS, errors
+        assert all("more than 20 points under" in e[2] for e in errors), errors
+        assert all((folder / "models" / f"{m}.{ext}").is_file() for m in ("base", "batchnorm_dropout", "own")
+                   for ext in ("pt", "json"))
+    else:
+        assert not errors
     figures, results = EXPECTED_FILES[name]
     assert all((folder / "figures" / f).is_file() for f in figures)
     assert all((folder / "results" / r).is_file() for r in results)
