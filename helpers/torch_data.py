@@ -126,15 +126,14 @@ def random_crop(x, pad, generator=None):
     """
     if pad <= 0:
         return x
-    b, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    b, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad)).reshape(b, c, -1)  # (B, C, (H + 2p) * (W + 2p))
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
     rows = dy[:, None] + torch.arange(h, device=x.device)  # (B, H)
     cols = dx[:, None] + torch.arange(w, device=x.device)  # (B, W)
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    # Advanced indices around a slice put their dimensions first: (B, H, W, C), i.e. channels-last.
-    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    flat = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).reshape(b, 1, h * w)  # (B, 1, H * W)
+    return padded.gather(2, flat.expand(b, c, h * w)).reshape(b, c, h, w)
 
 
 def random_flip(x, generator=None):
