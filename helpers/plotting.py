@@ -91,6 +91,19 @@ def _smooth(values, window):
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
+def _finish(fig, panels, legend_ax, title):
+    """Title, x label and grid per (axes, title, xlabel) panel, one legend, the figure title; returns fig."""
+    for ax, name, xlabel in panels:
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    legend_ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_histories(histories, title=None, smooth=10):
     """Training loss per iteration and train / validation accuracy per epoch, one line per run.
 
@@ -107,16 +120,8 @@ def plot_histories(histories, title=None, smooth=10):
         ax_loss.plot(_smooth(h["loss_history"], smooth), label=label)
         ax_train.plot(h["train_acc_history"], "-o", markersize=3, label=label)
         ax_val.plot(h["val_acc_history"], "-o", markersize=3, label=label)
-    for ax, name, xlabel in ((ax_loss, "training loss", "iteration"), (ax_train, "train accuracy", "epoch"),
-                             (ax_val, "validation accuracy", "epoch")):
-        ax.set_title(name)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-    ax_val.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ((ax_loss, "training loss", "iteration"), (ax_train, "train accuracy", "epoch"),
+                         (ax_val, "validation accuracy", "epoch")), ax_val, title)
 
 
 def plot_train_vs_val(histories, title=None):
@@ -190,12 +195,4 @@ def plot_training_records(records, title=None):
         ax_loss.plot(h["epoch"], h["train_loss"], "-o", markersize=3, label=label)
         ax_val.plot(h["epoch"], h["val_accuracy"], "-o", markersize=3,
                     label=f"{label} (test {record.get('test_accuracy', float('nan')):.1%})")
-    for ax, name in ((ax_loss, "training loss"), (ax_val, "validation accuracy")):
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    ax_val.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ((ax_loss, "training loss", "epoch"), (ax_val, "validation accuracy", "epoch")), ax_val, title)
