@@ -166,16 +166,26 @@ def _interrupt_all():
             pass
 
 
-def run_worker(course_root, student_id, limits, options=None):
+def thread_env(threads):
+    """Environment variables that cap the math libraries' threads (PyTorch, OpenMP, BLAS) of a
+    worker and its kernels; variables the instructor set are kept. None: no cap."""
+    if not threads:
+        return {}
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {name: str(threads) for name in names if name not in os.environ}
+
+
+def run_worker(course_root, student_id, limits, options=None, threads=None):
     """Autograde one staged student in a child process, within ``limits``.
 
     Args:
         options: the worker's OPTIONS_JSON (sandbox, kernelspec, events file), or None.
+        threads: math-library threads for its kernels (``thread_env``), or None for the default.
     Returns:
         (status, detail): ``graded`` and "" (or why the feedback could not be written) on success,
         else ``timeout`` or ``grading error``.
     """
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), **thread_env(threads))
     argv = [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(limits.cell_s)]
     if _INTERRUPTED.is_set():
         raise Interrupted()
@@ -274,7 +284,7 @@ def _chown_to_me(path):
             os.lchown(os.path.join(root, name), 0, 0)
 
 
-def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=()):
+def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=(), threads=None):
     """Grade one submission end to end; never raises for bad input.
 
     Args:
@@ -285,6 +295,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
         box: sandbox.Sandbox for the kernels (None: detected).
         slot: worker slot (picks the kernel's uid in the "root" sandbox).
         hide: more folders the kernel must not see (the submissions' folders).
+        threads: math-library threads for its kernels (see ``run_worker``).
     Returns:
         StudentResult; scores are empty only when the submission could not be graded
         at all (duplicate id), 0 for cells whose notebook is missing or unreadable.
@@ -309,7 +320,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
             staging.stage(sub, work)
             options = _worker_options(work, sub, box, slot, hide)
             options["feedback_zero"] = deleted  # the worker writes the feedback too, in parallel
-            status, detail = run_worker(work, sub.student_id, limits, options)
+            status, detail = run_worker(work, sub.student_id, limits, options, threads)
             _events_to_problems(sub, work / "events.jsonl")
             if status != intake.GRADED:
                 sub.add_problem(status, detail)
@@ -400,6 +411,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     fingerprint = source_fingerprint()
     hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
     workers = max(1, options.workers or os.cpu_count() or 1)
+    # Workers share the cores: each kernel's PyTorch/BLAS gets its share, not one thread per core
+    # (oversubscribed threads slow every worker down).
+    threads = max(1, (os.cpu_count() or 1) // workers)
     slots = list(range(workers))
     slot_lock = threading.Lock()
     results = {}
@@ -414,7 +428,7 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         with slot_lock:
             slot = slots.pop()
         try:
-            result = grade_submission(sub, out_dir, names, limits, box, slot, hide)
+            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads)
             if _INTERRUPTED.is_set():
                 raise Interrupted()
         finally:

@@ -73,3 +73,14 @@ def test_python_paths_never_reopen_the_repository():
 
     for path in sandbox.python_paths():
         assert path != str(REPO_ROOT) and not str(REPO_ROOT).startswith(path.rstrip("/") + "/")
+
+
+def test_workers_share_the_cores_between_their_kernels_math_threads(monkeypatch):
+    from grader.autograde import thread_env
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert thread_env(1) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    assert thread_env(None) == {}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the instructor's own setting wins
+    assert thread_env(2) == {"MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}

@@ -110,8 +110,8 @@ def test_trained_models_score_by_measured_accuracy(tmp_path, quick_base, base_ac
     assert result["test_base_model"] is None, result["test_base_model"]
     assert ns["_base_accuracy"] == pytest.approx(base_accuracy, abs=1e-4)
     assert all(result[t] is None for t in ANSWER_TESTS)
-    # The own model scores linearly between 70% (0) and 88% (4) of the accuracy the grader measures.
-    want = round(4 * min(1.0, max(0.0, (base_accuracy - 0.70) / 0.18)), 2)
+    # The own model scores linearly between 70% (0) and 85% (4) of the accuracy the grader measures.
+    want = round(4 * min(1.0, max(0.0, (base_accuracy - 0.70) / 0.15)), 2)
     assert result["test_own_model"] is None and ns["_own_points"] == pytest.approx(want)
     assert "FLAG" not in printed
     # batchnorm_dropout was not submitted: only that cell fails, and says what is missing.
@@ -132,7 +132,7 @@ def test_record_claiming_more_than_measured_is_flagged(tmp_path, quick_base, bas
     result, ns, printed = grade_in_process(folder, {"MyNetwork": BASE_AS_OWN})
     assert f"FLAG: models/own.json claims 99.00% test accuracy, but the grader measures {base_accuracy:.2%}" in printed
     assert result["test_own_model"] is None  # points follow the measurement, not the claim
-    assert ns["_own_points"] == pytest.approx(round(4 * max(0.0, (base_accuracy - 0.70) / 0.18), 2))
+    assert ns["_own_points"] == pytest.approx(round(4 * max(0.0, (base_accuracy - 0.70) / 0.15), 2))
 
 
 class _Payload:
@@ -233,7 +233,7 @@ def test_submission_zip_of_trained_models_grades_with_nbgrader(tmp_path, quick_b
     trained, hostile = results["trained"], results["hostile"]
     assert trained.status == "graded" and hostile.status == "graded"
     assert trained.scores[col + "test_base_model"] == 2
-    want = round(4 * min(1.0, max(0.0, (base_accuracy - 0.70) / 0.18)), 2)
+    want = round(4 * min(1.0, max(0.0, (base_accuracy - 0.70) / 0.15)), 2)
     assert trained.scores[col + "test_own_model"] == pytest.approx(want)
     assert trained.scores[col + "test_batchnorm_dropout_model"] == 0
     assert "flag: models/own.json claims 99.00% test accuracy" in trained.detail  # in grades.csv's detail
