@@ -2,13 +2,18 @@
 ``nbgrader autograde``, on the same machine in one run; print both times, the ratio and seconds
 per submission.
 
-Usage: python benchmarks/autograde_batch.py [--count 20] [--workers N] [--only part0_filters.ipynb]
+Usage: python benchmarks/autograde_batch.py [--count 20] [--workers N] [--models DIR]
+                                            [--only part0_filters.ipynb ...] [--keep DIR]
 
 The batch mixes reference submissions (every answer right), partial ones (one or two answers
-wrong) and broken ones (a notebook missing, one not valid JSON), all carrying the results/
-and figures/ a finished notebook saves (made once by running the source notebooks), so nothing
-is retrained. Plain nbgrader grades the same staged submissions in a course folder of its own
-(one process, one student after another, as ``nbgrader autograde hw3`` does).
+wrong) and broken ones (a notebook missing, one not valid JSON), all carrying the results/,
+figures/ and models/ a finished notebook saves (made once by running the source notebooks, Part 3
+in the "smoke" setting unless HW3_SETTING says otherwise), so nothing is retrained. ``--models DIR``
+puts trained checkpoints (base, batchnorm_dropout, own; e.g. from benchmarks/train_reference.py)
+in every submission instead of the smoke ones: the grader then evaluates real models, as for a
+real class. Plain nbgrader grades the same staged submissions in a course folder of its own (one
+process, one student after another, as ``nbgrader autograde hw3`` does).
+Set HW3_DATA_DIR (e.g. ../shared/data) where there is no internet.
 """
 
 import argparse
@@ -42,6 +47,7 @@ def finished_work(folder, notebooks):
 
     folder.mkdir(parents=True)
     copy_helpers(folder)
+    os.environ.setdefault("HW3_SETTING", "smoke")  # Part 3: one short epoch per model, not a real run
     for name in notebooks:
         shutil.copy(SOURCE_DIR / name, folder / name)
         nb = nbformat.read(folder / name, as_version=4)
@@ -49,8 +55,9 @@ def finished_work(folder, notebooks):
     return folder
 
 
-def make_batch(dest, count, notebooks, work):
-    """``count`` submission folders: 60% reference, 25% partial, 15% broken."""
+def make_batch(dest, count, notebooks, work, models=None):
+    """``count`` submission folders: 60% reference, 25% partial, 15% broken; ``models``: a folder
+    of trained checkpoints to submit instead of those in ``work``."""
     answers = {}
     for name in notebooks:
         answers.update(reference_answers(SOURCE_DIR / name))
@@ -58,9 +65,11 @@ def make_batch(dest, count, notebooks, work):
         kind = "reference" if i % 20 < 12 else "partial" if i % 20 < 17 else "broken"
         folder = dest / f"{kind}{i:03d}"
         folder.mkdir(parents=True)
-        for extra in ("results", "figures"):
+        for extra in ("results", "figures", "models"):
             if (work / extra).exists():
                 shutil.copytree(work / extra, folder / extra)
+        if models is not None:
+            shutil.copytree(models, folder / "models", dirs_exist_ok=True)
         mine = dict(answers)
         if kind == "partial":
             mine.update(dict(list(WRONG.items())[: 1 + i % 2]))
@@ -97,6 +106,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--models", type=Path, help="trained checkpoints for every submission's models/")
     parser.add_argument("--only", nargs="*", help="notebooks to include (default: every released notebook)")
     parser.add_argument("--keep", type=Path, help="keep the batch and outputs here")
     args = parser.parse_args()
@@ -105,7 +115,7 @@ def main():
     t = time.perf_counter()
     if not (tmp / "batch").exists():  # --keep DIR from an earlier run: the same batch again
         work = finished_work(tmp / "finished", notebooks)
-        make_batch(tmp / "batch", args.count, notebooks, work)
+        make_batch(tmp / "batch", args.count, notebooks, work, args.models)
     args.count = len(list((tmp / "batch").iterdir()))
     for old in ("ours", "plain"):
         shutil.rmtree(tmp / old, ignore_errors=True)

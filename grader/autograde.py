@@ -410,9 +410,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     state = ResumeState(out_dir / "state")
     fingerprint = source_fingerprint()
     hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
-    workers = max(1, options.workers or os.cpu_count() or 1)
-    # Workers share the cores: each kernel's PyTorch/BLAS gets its share, not one thread per core
-    # (oversubscribed threads slow every worker down).
+    # No more workers than submissions; they share the cores: each kernel's PyTorch/BLAS gets its
+    # share, not one thread per core (oversubscribed threads slow every worker down).
+    workers = max(1, min(options.workers or os.cpu_count() or 1, len(submissions)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     slots = list(range(workers))
     slot_lock = threading.Lock()

@@ -45,7 +45,13 @@ def merge_submission(src_url, dst_url, student_id, zero_cells=()):
 
 
 def read_scores(db_url, student_id):
-    """(scores, pending) of a student in a gradebook; see ``grader.scores.gradebook_scores``."""
+    """Scores of one student's graded cells, as nbgrader recorded them in the gradebook at ``db_url``.
+
+    Returns:
+        (scores, pending): scores is a dict column -> points (float), column as
+        ``notebook/grade_id``; pending is the set of columns of manually graded answers still
+        waiting for a grader (their score is 0 until then).
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(db_url) as gb:

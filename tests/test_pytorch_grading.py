@@ -127,6 +127,43 @@ def test_threshold_points():
         points(0.47, 0.68, 2)
 
 
+class _BranchesOnTheData(torch.nn.Module):
+    """Scores that depend on a Python branch on the batch's values: a trace would keep one branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 10)
+
+    def forward(self, x):
+        pooled = x.mean(dim=(2, 3))
+        return self.linear(pooled) if float(x[:, 0].mean()) > 0 else -self.linear(pooled)
+
+
+class _ReturnsANumpyArray(torch.nn.Module):
+    def forward(self, x):
+        return torch.from_numpy(x.mean(dim=(2, 3)).repeat(1, 4)[:, :10].numpy().copy())
+
+
+def test_grader_evaluates_a_traced_model_only_when_it_scores_like_the_model():
+    _, ns, _ = grade_in_process(SOURCE_DIR)  # defines the hidden helpers (models are missing here)
+    for_inference = ns["_for_inference"]
+    torch.manual_seed(0)
+    bn_net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                 torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
+    bn_net[1].running_mean.uniform_(-1, 1)
+    bright, dark = torch.rand(16, 3, 8, 8), -torch.rand(16, 3, 8, 8)
+    fast, first = for_inference(bn_net, bright, dark)
+    assert isinstance(fast, torch.jit.ScriptModule)  # batch norm folded, same scores
+    with torch.inference_mode():
+        torch.testing.assert_close(first, bn_net(bright))
+        torch.testing.assert_close(fast(dark), bn_net(dark), atol=1e-5, rtol=1e-5)
+    # A model whose trace would differ on the last batch, and one that cannot be traced, run as they are.
+    branching = _BranchesOnTheData().eval()
+    assert for_inference(branching, bright, dark)[0] is branching
+    opaque = _ReturnsANumpyArray().eval()
+    assert for_inference(opaque, bright, dark)[0] is opaque
+
+
 def test_record_claiming_more_than_measured_is_flagged(tmp_path, quick_base, base_accuracy):
     folder = submission(tmp_path, quick_base, own_record={"test_accuracy": 0.99})
     result, ns, printed = grade_in_process(folder, {"MyNetwork": BASE_AS_OWN})
