@@ -16,6 +16,37 @@ if _SHARED_DATA.is_dir():
 os.environ.setdefault("HW3_SETTING", "smoke")
 
 
+def pytest_collection_finish(session):
+    """Start the quick-setting training in the background when a collected test will need it."""
+    if any("quick_base" in getattr(item, "fixturenames", ()) for item in session.items):
+        import tempfile
+
+        import quick_training
+
+        folder = Path(tempfile.mkdtemp(prefix="hw3-quick-base-"))
+        session.config.stash[QUICK_TRAINING] = (folder, quick_training.start(folder))
+
+
+def pytest_sessionfinish(session):
+    started = session.config.stash.get(QUICK_TRAINING, None)
+    if started is not None:
+        import shutil
+
+        folder, proc = started
+        proc.kill()  # finished already, unless the session was cut short
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+QUICK_TRAINING = pytest.StashKey()  # (folder, Popen) of the background training, when started
+
+
+@pytest.fixture(scope="session")
+def quick_training_run(request):
+    """(folder, Popen) of the background quick-setting training, or None when it was not started."""
+    return request.config.stash.get(QUICK_TRAINING, None)
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT

@@ -34,7 +34,10 @@ def test_interrupted_batch_resumes_without_regrading_or_losing_results(tmp_path)
     fingerprint = source_fingerprint()
     proc = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(cls), "--out", str(out),
                              "--workers", "1", "--no-progress", "--cell-timeout", "30"],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            # Ctrl-C must reach it even when this suite runs in a background job
+                            # (where the shell starts everything with SIGINT ignored).
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not ((out / "grades.csv").exists() and rows(out / "grades.csv")):
         time.sleep(0.5)

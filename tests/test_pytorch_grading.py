@@ -3,7 +3,8 @@ measures test accuracy itself, applies the stated thresholds and budget, and fla
 claim more than it measures.
 
 The checkpoints are real: the reference base model is trained once per session in the documented
-quick setting (about 3 minutes on 2 cores; this also checks that setting reaches 70%), and the
+quick setting (about 3 minutes on 2 cores, in the background while other tests run: see
+tests/quick_training.py; this also checks that setting reaches 70%), and the
 test cells run in-process (cell_runner) or under real nbgrader (the last test).
 """
 
@@ -15,14 +16,15 @@ import zipfile
 
 import numpy as np
 import pytest
+import quick_training
 import torch
 from cell_runner import run_tests
 
 from grader.paths import SOURCE_DIR
 from grader.reference import reference_namespace
 from helpers.data import load_cifar10
-from helpers.torch_data import load_cifar10_tensors, normalize
-from helpers.training import GIVEN_SETTINGS, MAX_CHECKPOINT_BYTES, save_run, train_model
+from helpers.torch_data import normalize
+from helpers.training import GIVEN_SETTINGS, MAX_CHECKPOINT_BYTES, load_record, save_run
 
 NOTEBOOK_NAME = "part3_pytorch_cnn.ipynb"
 NOTEBOOK = SOURCE_DIR / NOTEBOOK_NAME
@@ -59,13 +61,19 @@ def measured_accuracy(model):
 
 
 @pytest.fixture(scope="session")
-def quick_base(tmp_path_factory):
-    """The reference base model trained in the quick setting: (models folder, record, model)."""
+def quick_base(tmp_path_factory, quick_training_run):
+    """The reference base model trained in the quick setting: (models folder, record, model).
+
+    Trained in the background since the session started (tests/quick_training.py), or here when
+    that was not started."""
     folder = tmp_path_factory.mktemp("quick-base") / "models"
-    data = load_cifar10_tensors("cpu")
-    model, record = train_model(REF["NeuralNetwork"](do_batchnorm=False, p_dropout=0.0), data, GIVEN_SETTINGS["quick"],
-                                REF["train_step"], REF["evaluate"], progress=False)
-    save_run("base", model, record, folder)
+    if quick_training_run is None:
+        quick_training.train(folder)
+    else:
+        trained, proc = quick_training_run
+        assert proc.wait() == 0, (trained / "train.log").read_text()[-3000:]
+        shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("*.log"))
+    model, record = load_record("base", REF["NeuralNetwork"](do_batchnorm=False, p_dropout=0.0), folder)
     return folder, record, model
 
 
