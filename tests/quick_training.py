@@ -21,9 +21,12 @@ def start(folder):
     """Start training into ``folder`` (its log in ``folder/train.log``); returns the Popen."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # One thread: at the lowest priority its threads are often descheduled, and a second thread
+    # would spin at every parallel region waiting for the first instead of doing work.
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     with open(folder / "train.log", "w") as log:
         return subprocess.Popen([sys.executable, __file__, str(folder)], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=REPO_ROOT, preexec_fn=lambda: os.nice(19))
+                                cwd=REPO_ROOT, env=env, preexec_fn=lambda: os.nice(19))
 
 
 def train(folder):
