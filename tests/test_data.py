@@ -318,16 +318,17 @@ def test_archive_without_cifar_data_is_reported(tmp_path):
 # Cache
 
 
+def _must_not_decode(*args):
+    raise AssertionError("the source was decoded again")
+
+
 def test_cache_is_written_once_and_reused_without_reading_the_source(tmp_path, monkeypatch):
     archive, expected = python_archive(tmp_path / "src")
     cache = tmp_path / "cache"
     assert_same(load_cifar10(archive, cache_dir=cache, progress=False), expected)
     assert sorted(p.name for p in cache.iterdir()) == [data.CACHE_NAME]  # no temp file left behind
 
-    def must_not_decode(*args):
-        raise AssertionError("the source was decoded again")
-
-    monkeypatch.setattr(data, "_load_source", must_not_decode)
+    monkeypatch.setattr(data, "_load_source", _must_not_decode)
     assert_same(load_cifar10(archive, cache_dir=cache, progress=False), expected)
     archive.unlink()  # a source loaded before and gone since is served from the cache
     assert_same(load_cifar10(archive, cache_dir=cache, progress=False), expected)
@@ -345,10 +346,7 @@ def test_same_source_seen_through_another_path_uses_the_cache(tmp_path, monkeypa
     (tmp_path / "mounted").mkdir()
     os.link(archive, tmp_path / "mounted" / archive.name)
 
-    def must_not_decode(*args):
-        raise AssertionError("the source was decoded again")
-
-    monkeypatch.setattr(data, "_load_source", must_not_decode)
+    monkeypatch.setattr(data, "_load_source", _must_not_decode)
     assert_same(load_cifar10(tmp_path / "mounted", cache_dir=cache, progress=False), expected)
 
 
