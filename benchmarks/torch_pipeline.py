@@ -1,6 +1,6 @@
 """Input pipeline throughput: ``helpers.torch_data.batches`` versus a plain ``DataLoader``.
 
-Usage: python benchmarks/torch_pipeline.py [--images 20000] [--reps 3]
+Usage: python benchmarks/torch_pipeline.py [--images 20000] [--reps 3] [--device cpu|auto|cuda]
 
 Both produce the same thing, shuffled batches of 128 standardized images with random shifts of up
 to 4 pixels and random horizontal flips, with no model attached, so only the pipeline is timed:
@@ -11,6 +11,8 @@ to 4 pixels and random horizontal flips, with no model attached, so only the pip
   and standardizes one image (the usual torchvision-style recipe), with 0 and 2 worker processes.
 
 Runs alternate, so a busy machine slows all of them alike. Prints images per second (median).
+``--device auto`` picks the notebook's device (CUDA, MPS, else CPU); the DataLoader batches are then
+moved to it as a training loop would, so both sides deliver batches on the same device.
 """
 
 import argparse
@@ -25,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.torch_data import CIFAR10_MEAN, CIFAR10_STD, batches, load_cifar10_tensors  # noqa: E402
+from helpers.torch_data import CIFAR10_MEAN, CIFAR10_STD, batches, load_cifar10_tensors, pick_device  # noqa: E402
 
 BATCH = 128
 
@@ -53,11 +55,14 @@ class PerImageCifar(Dataset):
         return img, self.labels[i]
 
 
-def images_per_second(make_iterator, n):
+def images_per_second(make_iterator, n, device):
     start = time.perf_counter()
     seen = 0
     for xb, _ in make_iterator():
+        xb = xb.to(device, non_blocking=True)
         seen += len(xb)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the device may still be working on the last batches
     assert seen == n, (seen, n)
     return n / (time.perf_counter() - start)
 
@@ -66,11 +71,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps, or auto (as the notebook)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
+    device = pick_device() if args.device == "auto" else torch.device(args.device)
     data = load_cifar10_tensors("cpu")
-    x, y = data.x_train[:args.images], data.y_train[:args.images]
-    dataset = PerImageCifar(x, y)
+    dataset = PerImageCifar(data.x_train[:args.images], data.y_train[:args.images])
+    x, y = data.x_train[:args.images].to(device), data.y_train[:args.images].to(device)
     g = torch.Generator().manual_seed(0)
     runs = {
         "batches (whole batch on device)": lambda: batches(x, y, BATCH, shuffle=True, augment=True, generator=g),
@@ -81,10 +88,10 @@ def main(argv=None):
     results = {name: [] for name in runs}
     for _ in range(args.reps):
         for name, make in runs.items():
-            results[name].append(images_per_second(make, len(x)))
+            results[name].append(images_per_second(make, len(x), device))
     ours = statistics.median(results["batches (whole batch on device)"])
-    print(f"{len(x)} CIFAR-10 training images, batches of {BATCH}, shifts + flips, {torch.get_num_threads()} threads, "
-          f"median of {args.reps}")
+    print(f"{len(x)} CIFAR-10 training images, batches of {BATCH}, shifts + flips, on {device}, "
+          f"{torch.get_num_threads()} CPU threads, median of {args.reps}")
     for name, values in results.items():
         med = statistics.median(values)
         print(f"  {name:34s} {med:>9,.0f} images/s   (ours is {ours / med:.1f}x)")
