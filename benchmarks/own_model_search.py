@@ -51,7 +51,64 @@ VARIANTS = {
     "lr0.4_pad4": ({}, {"lr": 0.4, "crop_pad": 4}),
     "w32-144-224_lr0.4_frozen_bn": ({"widths": (32, 144, 224), "freeze_bn_weight": True, "bn_momentum": 0.4},
                                     {"lr": 0.4}),
+    # Second round: weaker weight decay (SGD's decay on batch-normed weights raises the effective
+    # learning rate step after step), identity initialization, a third convolution per block.
+    "w32-144-224_lr0.8_wd5e-5": ({"widths": (32, 144, 224)}, {"lr": 0.8, "weight_decay": 5e-5}),
+    "w32-144-224_lr0.8_wd0": ({"widths": (32, 144, 224)}, {"lr": 0.8, "weight_decay": 0.0}),
+    "w32-144-224_lr0.8_wd1.5e-4": ({"widths": (32, 144, 224)}, {"lr": 0.8, "weight_decay": 1.5e-4}),
+    "w32-144-224_lr1.6_wd5e-5": ({"widths": (32, 144, 224)}, {"lr": 1.6, "weight_decay": 5e-5}),
+    "w32-144-224_lr0.4_wd5e-5": ({"widths": (32, 144, 224)}, {"lr": 0.4, "weight_decay": 5e-5}),
+    "w32-144-224_lr0.8_wd5e-5_ls0.1": ({"widths": (32, 144, 224)},
+                                       {"lr": 0.8, "weight_decay": 5e-5, "label_smoothing": 0.1}),
+    "w32-144-224_lr0.8_wd5e-5_dirac": ({"widths": (32, 144, 224), "dirac_init": True},
+                                       {"lr": 0.8, "weight_decay": 5e-5}),
+    "w64-128-192_lr0.8_wd5e-5": ({"widths": (64, 128, 192)}, {"lr": 0.8, "weight_decay": 5e-5}),
+    "w32-96-176x3_lr0.8_wd5e-5": ({"widths": (32, 96, 176), "convs_per_block": 3},
+                                  {"lr": 0.8, "weight_decay": 5e-5}),
+    "w32-144-224_adam": ({"widths": (32, 144, 224)}, {"optimizer": "adam", "lr": 4e-3, "weight_decay": 0.05}),
+    "w32-144-224_bs256_lr0.4_wd5e-5": ({"widths": (32, 144, 224)},
+                                       {"lr": 0.4, "weight_decay": 5e-5, "batch_size": 256}),
+    # Third round: batch norm shifts learning 64 times faster (their values scaled by 8), a residual
+    # pair of convolutions per block, other width splits, a longer warm-up.
+    "w32-144-224_lr0.8_wd1.5e-4_bias8": ({"widths": (32, 144, 224), "bn_bias_scale": 8.0},
+                                         {"lr": 0.8, "weight_decay": 1.5e-4}),
+    "w32-144-224_lr0.8_wd1.5e-4_bias8_frozen_bn": (
+        {"widths": (32, 144, 224), "bn_bias_scale": 8.0, "freeze_bn_weight": True},
+        {"lr": 0.8, "weight_decay": 1.5e-4}),
+    "w48-160-192_lr0.8_wd1.5e-4": ({"widths": (48, 160, 192)}, {"lr": 0.8, "weight_decay": 1.5e-4}),
+    "w32-96-184res_lr0.8_wd1.5e-4": ({"widths": (32, 96, 184), "convs_per_block": 3, "residual": True},
+                                     {"lr": 0.8, "weight_decay": 1.5e-4}),
+    "w32-144-224_lr0.8_wd1.5e-4_warm0.3": ({"widths": (32, 144, 224)},
+                                           {"lr": 0.8, "weight_decay": 1.5e-4, "warmup": 0.3}),
+    "w32-144-224_lr0.8_wd1.5e-4_cosine": ({"widths": (32, 144, 224)},
+                                          {"lr": 0.8, "weight_decay": 1.5e-4, "schedule": "cosine"}),
 }
+
+
+class ScaledShiftBatchNorm(nn.BatchNorm2d):
+    """Batch norm whose shift is ``bias_scale`` times its parameter: SGD then moves it bias_scale**2 faster."""
+
+    def __init__(self, channels, bias_scale=1.0, **kwargs):
+        super().__init__(channels, **kwargs)
+        self.bias_scale = bias_scale
+        with torch.no_grad():
+            self.bias.div_(bias_scale)
+
+    def forward(self, x):
+        return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight,
+                                        self.bias * self.bias_scale, self.training, self.momentum, self.eps)
+
+
+class ResidualPair(nn.Module):
+    """x + f(x), f = two (convolution, batch norm, GELU) layers of ``channels`` channels."""
+
+    def __init__(self, channels, norm):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False), norm(channels), nn.GELU(),
+                               nn.Conv2d(channels, channels, 3, padding=1, bias=False), norm(channels), nn.GELU())
+
+    def forward(self, x):
+        return x + self.f(x)
 
 
 def make_variant_class(patch_whitening):
@@ -60,17 +117,28 @@ def make_variant_class(patch_whitening):
     class OwnVariant(nn.Module):
         """(B, 3, 32, 32) standardized images -> (B, 10) scores; widths (c1, c2, c3) of the three blocks."""
 
-        def __init__(self, widths=(48, 96, 192), bn_momentum=0.1, freeze_bn_weight=False, head_scale=1 / 8):
+        def __init__(self, widths=(48, 96, 192), bn_momentum=0.1, freeze_bn_weight=False, head_scale=1 / 8,
+                     convs_per_block=2, dirac_init=False, bn_bias_scale=1.0, residual=False):
             super().__init__()
             self.whiten = patch_whitening()
+
+            def norm(c):
+                return ScaledShiftBatchNorm(c, bias_scale=bn_bias_scale, momentum=bn_momentum)
+
             blocks, c_in = [], self.whiten.out_channels
             for c_out in widths:
-                blocks.append(nn.Sequential(
-                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2),
-                    nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.GELU(),
-                    nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.GELU()))
+                layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2), norm(c_out), nn.GELU()]
+                if residual:  # the remaining convolutions as one residual pair
+                    layers.append(ResidualPair(c_out, norm))
+                    convs_per_block = 1
+                for _ in range(convs_per_block - 1):
+                    layers += [nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), norm(c_out), nn.GELU()]
+                blocks.append(nn.Sequential(*layers))
                 c_in = c_out
+            if dirac_init:  # each convolution starts by passing its first input channels through unchanged
+                for m in self.modules():
+                    if isinstance(m, nn.Conv2d) and m is not self.whiten:
+                        nn.init.dirac_(m.weight.data[:m.in_channels])
             if freeze_bn_weight:  # only the shift is learned (a scale before ReLU-like units adds little)
                 for m in self.modules():
                     if isinstance(m, nn.BatchNorm2d):
