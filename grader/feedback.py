@@ -4,8 +4,16 @@ nbgrader's own feedback renders the autograded notebook, whose test cells hold t
 tests. Here every test cell's code is replaced by its release version (public tests only), and
 each error output is cut down to its last line (exception name and message): a traceback would
 quote the hidden line that failed. A summary of points per graded cell goes on top.
+
+Rendering uses nbconvert's lab HTML template without two passes that cost 80% of its time and
+add nothing here (``FeedbackExporter``): bleach re-cleaning the code cells' syntax-highlighted
+source, which Pygments has already escaped, and a BeautifulSoup round trip of the whole page
+that only adds alt text to images and keyboard focus to cells (done here with two substitutions).
+The student's Markdown and HTML outputs are cleaned (``sanitize_html``, off in nbconvert by
+default): a TA opens these pages too, and they must not run the student's scripts.
 """
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -47,6 +55,46 @@ def _summary_cell(notebook_name, scores, cells):
     return nbformat.v4.new_markdown_cell(text)
 
 
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{% block input %}
+<div class="jp-CodeMirrorEditor jp-Editor jp-InputArea-editor" data-type="inline">
+     <div class="cm-editor cm-s-jupyter">
+{{ cell.source | highlight_code(metadata=cell.metadata) }}
+     </div>
+</div>
+{%- endblock input %}
+"""
+_IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
+_FOCUSABLE = re.compile(
+    r'(<div\b[^>]*?\bclass="[^"]*\bjp-(?:Cell-inputWrapper|OutputArea-output)\b[^"]*")(?![^>]*tabindex)')
+
+
+def feedback_exporter():
+    """An nbconvert HTMLExporter for feedback pages (see the module docstring), ~5x faster."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class FeedbackExporter(HTMLExporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            # HTMLExporter.from_notebook_node (nbconvert 7.17) without its BeautifulSoup pass.
+            lexer = nb.metadata.get("language_info", {}).get("pygments_lexer", "ipython3")
+            self.register_filter("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            resources = self._init_resources(resources)
+            self.register_filter("filter_data_type", WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            html = _IMG_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', html)
+            return _FOCUSABLE.sub(r'\1 tabindex="0"', html), resources  # keyboard focus, as nbconvert does
+
+    # sanitize_html: the student's Markdown and HTML outputs lose scripts and other active content
+    # (nbconvert keeps them by default), so a page cannot run code in a TA's browser.
+    return FeedbackExporter(extra_loaders=[DictLoader({"feedback.html.j2": _TEMPLATE})],
+                            template_file="feedback.html.j2", sanitize_html=True)
+
+
 def write_feedback(course_root, student_id, scores, cells):
     """Write ``feedback/<student>/<notebook>.html`` for each autograded notebook of a student.
 
@@ -58,13 +106,11 @@ def write_feedback(course_root, student_id, scores, cells):
     Returns:
         list of written paths.
     """
-    from nbconvert import HTMLExporter
-
     course_root = Path(course_root)
     graded_dir = course_root / "autograded" / student_id / ASSIGNMENT_ID
     out_dir = course_root / "feedback" / student_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
+    exporter = feedback_exporter()
     written = []
     for path in sorted(graded_dir.glob("*.ipynb")):
         release = course_root / "release" / ASSIGNMENT_ID / path.name
