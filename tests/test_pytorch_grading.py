@@ -147,6 +147,18 @@ class _BranchesOnTheData(torch.nn.Module):
         return self.linear(pooled) if float(x[:, 0].mean()) > 0 else -self.linear(pooled)
 
 
+class _FixedBatchSize(torch.nn.Module):
+    """Flattens with a batch size written out: its trace only works for batches of that size."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+        self.linear = torch.nn.Linear(3 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.linear(x.reshape(self.batch, -1))
+
+
 class _ReturnsANumpyArray(torch.nn.Module):
     def forward(self, x):
         return torch.from_numpy(x.mean(dim=(2, 3)).repeat(1, 4)[:, :10].numpy().copy())
@@ -170,6 +182,10 @@ def test_grader_evaluates_a_traced_model_only_when_it_scores_like_the_model():
     assert for_inference(branching, bright, dark)[0] is branching
     opaque = _ReturnsANumpyArray().eval()
     assert for_inference(opaque, bright, dark)[0] is opaque
+    # Traced on a whole batch and checked on fewer images: a trace that fixed the batch size is not used.
+    batch = ns["_CHECKED_IMAGES"] + 20
+    fixed = _FixedBatchSize(batch).eval()
+    assert for_inference(fixed, torch.rand(batch, 3, 8, 8), torch.rand(batch, 3, 8, 8))[0] is fixed
 
 
 def test_record_claiming_more_than_measured_is_flagged(tmp_path, quick_base, base_accuracy):
