@@ -353,14 +353,27 @@ def _submitted_helpers_note(sub):
                                            f"({', '.join(changed[:5])}); the course's helpers were used")
 
 
+_SHARED_CACHES = {}  # grading folder -> the CIFAR-10 cache folder its kernels see
+_SHARED_CACHES_LOCK = threading.Lock()
+
+
+def _shared_cache(out_dir, log=print):
+    """The CIFAR-10 cache folder for this grading folder's kernels (``sandbox.share_data_cache``, once)."""
+    with _SHARED_CACHES_LOCK:
+        if out_dir not in _SHARED_CACHES:
+            _SHARED_CACHES[out_dir] = sandbox.share_data_cache(out_dir, log)
+        return _SHARED_CACHES[out_dir]
+
+
 def _worker_options(work, sub, box, slot, hide):
     """The worker's settings: sandboxed kernelspec, short runtime folder for sockets, events file."""
     import tempfile
 
     runtime = Path(tempfile.mkdtemp(prefix="gk-"))  # Unix socket paths must stay short (108 bytes)
     kernel_dir = work / "autograded" / sub.student_id / ASSIGNMENT_ID
-    cfg = sandbox.kernel_config(box, slot, kernel_dir, work / "home", runtime,
-                                [str(work.parent.parent), *map(str, hide)])
+    out_dir = work.parent.parent
+    cfg = sandbox.kernel_config(box, slot, kernel_dir, work / "home", runtime, [str(out_dir), *map(str, hide)],
+                                data_cache=_shared_cache(out_dir))
     return {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec")),
             "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
 
@@ -400,6 +413,7 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     out_dir = Path(out_dir).resolve()
     submissions = intake.discover(paths, options.id_pattern)
     prepare_grading_dir(out_dir)
+    _shared_cache(out_dir, log)  # before the workers start: CIFAR-10 decoded at most once, here
     (out_dir / "work").mkdir(exist_ok=True)
     box = sandbox.detect(out_dir / "work", options.sandbox)
     log(f"isolation: {box.description}")

@@ -78,6 +78,10 @@ def _build_filesystem(cfg):
     keep = [k for k in keep if any(_under(k, h) for h in hide) and not any(_under(h, k) for h in hide)]
     keep = [k for i, k in enumerate(keep) if not any(_under(k, other) for other in keep[:i])]
     handles = {k: os.open(k, os.O_PATH) for k in keep}  # reach the real folder once it is covered
+    # The same for the read-only views: their sources often sit in hidden folders (a cache in the
+    # instructor's home, the grading folder), which the hiding below would cover.
+    binds = [(os.open(src, os.O_PATH), os.path.isdir(src), target)
+             for src, target in cfg.get("binds", []) if os.path.exists(src)]
     for h in hide:
         if os.path.isdir(h):  # not already covered by an earlier (shorter) hidden path
             _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
@@ -89,11 +93,11 @@ def _build_filesystem(cfg):
             open(k, "w").close()
         _mount(f"/proc/self/fd/{handles[k]}", k, None, MS_BIND | MS_REC)
         os.close(handles[k])
-    for source, target in cfg.get("binds", []):
-        if os.path.exists(source):
-            os.makedirs(target, exist_ok=True) if os.path.isdir(source) else open(target, "a").close()
-            _mount(source, target, None, MS_BIND | MS_REC)
-            _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for handle, is_dir, target in binds:
+        os.makedirs(target, exist_ok=True) if is_dir else open(target, "a").close()
+        _mount(f"/proc/self/fd/{handle}", target, None, MS_BIND | MS_REC)
+        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(handle)
     for path in cfg.get("readonly", []):
         if os.path.exists(path):
             _mount(path, path, None, MS_BIND | MS_REC)

@@ -147,18 +147,54 @@ def write_kernelspec(spec_root):
     return Path(spec_root)
 
 
-def _data_binds(home):
-    """Read-only views of the CIFAR-10 data and cache for the kernel, and the variables naming them."""
+def share_data_cache(out_dir, log=print):
+    """A CIFAR-10 cache folder that every sandboxed kernel can read; None if there is no CIFAR-10.
+
+    The kernels run as other users with empty homes: a cache they cannot read (or none) makes each
+    Part 3 kernel decode the 60,000 images again, 6 s per submission. So the data is loaded here
+    once (which builds the instructor's cache from ``HW3_DATA_DIR`` or the download), and a cache
+    file that only its owner may read is copied, readable, into ``out_dir/data-cache``.
+    """
+    from helpers.data import CACHE_NAME, default_cache_dir, load_cifar10
+
+    try:
+        load_cifar10(progress=False)
+    except Exception as exc:  # no data anywhere: Part 3's accuracy tests will say so, per student
+        log(f"note: CIFAR-10 is not available to the grader ({str(exc).splitlines()[0][:200]})")
+        return None
+    cache = default_cache_dir() / CACHE_NAME
+    if not cache.is_file():
+        return None
+    if cache.stat().st_mode & 0o004 and cache.parent.stat().st_mode & 0o001:
+        return cache.parent  # already readable by everyone: bind it as it is
+    shared = Path(out_dir) / "data-cache"
+    copy = shared / CACHE_NAME
+    if (not copy.is_file() or copy.stat().st_size != cache.stat().st_size
+            or copy.stat().st_mtime < cache.stat().st_mtime):
+        shared.mkdir(parents=True, exist_ok=True)
+        tmp = shared / f".{CACHE_NAME}.part"
+        shutil.copyfile(cache, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, copy)
+    os.chmod(shared, 0o755)
+    return shared
+
+
+def _data_binds(home, data_cache=None, mounts=True):
+    """Read-only views of the CIFAR-10 data and cache for the kernel, and the variables naming them.
+
+    Without ``mounts`` (mode "none": no mount namespace) the variables name the real folders.
+    """
     binds, env = [], {}
     data = os.environ.get("HW3_DATA_DIR")
-    if data and os.path.exists(data):
-        target = str(home / "data" / os.path.basename(data.rstrip("/")))
-        binds.append([os.path.realpath(data), target])
-        env["HW3_DATA_DIR"] = target
-    cache = os.environ.get("HW3_CACHE_DIR") or str(Path.home() / ".cache" / "hw3")
-    if os.path.isdir(cache):
-        binds.append([os.path.realpath(cache), str(home / "cache-ro")])
-        env["HW3_CACHE_DIR"] = str(home / "cache-ro")
+    cache = str(data_cache or os.environ.get("HW3_CACHE_DIR") or Path.home() / ".cache" / "hw3")
+    views = [("HW3_DATA_DIR", data, home / "data" / os.path.basename((data or "").rstrip("/"))),
+             ("HW3_CACHE_DIR", cache, home / "cache-ro")]
+    for name, source, target in views:
+        if source and os.path.exists(source):
+            if mounts:
+                binds.append([os.path.realpath(source), str(target)])
+            env[name] = str(target) if mounts else os.path.realpath(source)
     return binds, env
 
 
@@ -173,7 +209,7 @@ def _copy_matplotlib_cache(home):
         pass
 
 
-def kernel_config(sandbox, slot, kernel_dir, home, runtime_dir, hide):
+def kernel_config(sandbox, slot, kernel_dir, home, runtime_dir, hide, data_cache=None):
     """The launcher's GRADER_SANDBOX settings for one student's kernels.
 
     Args:
@@ -183,12 +219,14 @@ def kernel_config(sandbox, slot, kernel_dir, home, runtime_dir, hide):
         home: a fresh folder for the kernel's HOME, IPython and matplotlib settings.
         runtime_dir: where the kernel's connection file and sockets live.
         hide: folders student code must not see (course, repository, submissions).
+        data_cache: the CIFAR-10 cache folder to show the kernel (``share_data_cache``), or None
+            for the instructor's own.
     """
     home = Path(home)
     for sub in ("mpl", "ipython", "tmp"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     _copy_matplotlib_cache(home)
-    binds, env = _data_binds(home)
+    binds, env = _data_binds(home, data_cache, mounts=sandbox.mode != "none")
     env.update(HOME=str(home), MPLCONFIGDIR=str(home / "mpl"), IPYTHONDIR=str(home / "ipython"),
                TMPDIR=str(home / "tmp"), XDG_CACHE_HOME=str(home / "tmp"), JUPYTER_RUNTIME_DIR=str(runtime_dir))
     return {

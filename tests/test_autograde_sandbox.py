@@ -33,11 +33,17 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
     (course / "gradebook.db").write_text("secret")
     runtime = tmp_path / "rt"
     runtime.mkdir()
-    cfg = sandbox.kernel_config(box, 0, kernel_dir, course / "work" / "s" / "home", runtime, [str(course)])
+    cache = course / "data-cache"  # inside the hidden course folder, as share_data_cache makes it
+    cache.mkdir()
+    (cache / "cifar10.npz").write_text("cached")
+    os.chmod(cache / "cifar10.npz", 0o644)
+    cfg = sandbox.kernel_config(box, 0, kernel_dir, course / "work" / "s" / "home", runtime, [str(course)],
+                                data_cache=cache)
     gradebook = str(course / "gradebook.db")
     probe = (
         "import os, socket, json\n"
         f"out = {{'cwd': os.getcwd(), 'gradebook': os.path.exists({gradebook!r}), 'uid': os.getuid()}}\n"
+        "out['cache'] = open(os.path.join(os.environ['HW3_CACHE_DIR'], 'cifar10.npz')).read()\n"
         "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1); out['net'] = True\n"
         "except OSError:\n    out['net'] = False\n"
         "try:\n    open('helpers/x.py', 'w'); out['helpers_writable'] = True\n"
@@ -51,9 +57,37 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
     assert run.returncode == 0, run.stderr[-2000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen == {"cwd": str(kernel_dir), "gradebook": False, "uid": seen["uid"], "net": False,
-                    "helpers_writable": False}
+                    "helpers_writable": False, "cache": "cached"}  # the cache is seen, read-only
     if box.mode == "root":
         assert seen["uid"] == sandbox.UID_BASE
+
+
+def test_kernels_get_a_data_cache_they_can_read(tmp_path, monkeypatch):
+    import helpers.data
+
+    monkeypatch.setattr(helpers.data, "load_cifar10", lambda **kw: None)  # the cache is there already
+    monkeypatch.setenv("HW3_CACHE_DIR", str(tmp_path / "mine"))
+    mine = tmp_path / "mine" / helpers.data.CACHE_NAME
+    mine.parent.mkdir()
+    mine.write_bytes(b"cache")
+    os.chmod(mine, 0o600)  # private (what caches written before this change are): copied, readable
+    shared = sandbox.share_data_cache(tmp_path / "out", log=print)
+    assert shared == tmp_path / "out" / "data-cache"
+    assert (shared / mine.name).read_bytes() == b"cache" and (shared / mine.name).stat().st_mode & 0o004
+    os.chmod(mine, 0o644)  # readable by all: shown as it is, no copy
+    assert sandbox.share_data_cache(tmp_path / "out2", log=print) == mine.parent
+    assert not (tmp_path / "out2").exists()
+
+
+def test_without_a_sandbox_the_kernel_is_told_the_real_data_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("HW3_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "cache").mkdir()
+    cfg = sandbox.kernel_config(sandbox.detect(tmp_path, "none"), 0, tmp_path / "k", tmp_path / "home",
+                                tmp_path / "rt", [], data_cache=tmp_path / "cache")
+    assert cfg["binds"] == []  # no mount namespace: nothing would mount them
+    assert cfg["env"]["HW3_DATA_DIR"] == str(tmp_path / "data")
+    assert cfg["env"]["HW3_CACHE_DIR"] == str(tmp_path / "cache")
 
 
 def test_guard_protects_what_the_read_only_cells_import():
