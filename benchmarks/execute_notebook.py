@@ -13,7 +13,6 @@ cell failed.
 """
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -22,8 +21,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIR = ROOT / "source" / "hw3"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from grader.course_dir import copy_helpers  # noqa: E402  (these grader modules need no nbgrader)
+from grader.notebook_cells import nbgrader_meta  # noqa: E402
+from grader.paths import SOURCE_DIR  # noqa: E402
 
 
 def cell_text(cell):
@@ -50,15 +52,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hw3-run-"))
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "helpers", work / "helpers", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    copy_helpers(work)
     nb = nbformat.read(SOURCE_DIR / args.notebook, as_version=4)
     client = NotebookClient(nb, timeout=args.timeout, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": str(work)}})
     failed, start = [], time.perf_counter()
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+            grade_id = nbgrader_meta(cell).get("grade_id", "")
             if cell.cell_type != "code" or grade_id in args.skip:
                 continue
             t = time.perf_counter()
