@@ -37,6 +37,7 @@ from grader.notebook_cells import graded_cells
 from grader.paths import ASSIGNMENT_ID, HELPERS_DIR, REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.report import StudentResult, read_grades_csv, write_grades_csv
 from grader.resume import ResumeState, submission_key
+from grader.zygote import start_zygote
 
 FINGERPRINT_FILE = ".source_fingerprint"
 TEMPLATE_DIR = ".grader/template"  # a course folder whose gradebook holds only the assignment
@@ -69,6 +70,8 @@ class Options:
     sandbox: "auto" (strongest available), "root", "userns" or "none" (see ``grader.sandbox``).
     report: write ``report.html`` and its plots.
     progress: show a progress bar on stderr.
+    preload_kernels: fork kernels from a process that has imported the course's libraries
+        (``grader.zygote``); False starts every kernel from scratch (slower, same sandbox).
     """
 
     workers: int | None = None
@@ -77,6 +80,7 @@ class Options:
     sandbox: str = "auto"
     report: bool = True
     progress: bool = False
+    preload_kernels: bool = True
 
 
 def assignment_cells():
@@ -284,7 +288,8 @@ def _chown_to_me(path):
             os.lchown(os.path.join(root, name), 0, 0)
 
 
-def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=(), threads=None):
+def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=(), threads=None,
+                     zygote=None):
     """Grade one submission end to end; never raises for bad input.
 
     Args:
@@ -296,6 +301,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
         slot: worker slot (picks the kernel's uid in the "root" sandbox).
         hide: more folders the kernel must not see (the submissions' folders).
         threads: math-library threads for its kernels (see ``run_worker``).
+        zygote: socket path of the batch's kernel zygote (``grader.zygote``), or None.
     Returns:
         StudentResult; scores are empty only when the submission could not be graded
         at all (duplicate id), 0 for cells whose notebook is missing or unreadable.
@@ -318,7 +324,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
             deleted = _check_test_cells(sub, out_dir / "release" / ASSIGNMENT_ID)
             _submitted_helpers_note(sub)
             staging.stage(sub, work)
-            options = _worker_options(work, sub, box, slot, hide)
+            options = _worker_options(work, sub, box, slot, hide, zygote)
             options["feedback_zero"] = deleted  # the worker writes the feedback too, in parallel
             status, detail = run_worker(work, sub.student_id, limits, options, threads)
             _events_to_problems(sub, work / "events.jsonl")
@@ -365,8 +371,9 @@ def _shared_cache(out_dir, log=print):
         return _SHARED_CACHES[out_dir]
 
 
-def _worker_options(work, sub, box, slot, hide):
-    """The worker's settings: sandboxed kernelspec, short runtime folder for sockets, events file."""
+def _worker_options(work, sub, box, slot, hide, zygote=None):
+    """The worker's settings: sandboxed kernelspec, short runtime folder for sockets, events file,
+    the kernel zygote."""
     import tempfile
 
     runtime = Path(tempfile.mkdtemp(prefix="gk-"))  # Unix socket paths must stay short (108 bytes)
@@ -374,8 +381,11 @@ def _worker_options(work, sub, box, slot, hide):
     out_dir = work.parent.parent
     cfg = sandbox.kernel_config(box, slot, kernel_dir, work / "home", runtime, [str(out_dir), *map(str, hide)],
                                 data_cache=_shared_cache(out_dir))
-    return {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec")),
-            "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
+    options = {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec", zygote=bool(zygote))),
+               "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
+    if zygote:
+        options["zygote"] = zygote
+    return options
 
 
 def _expand_groups(result, sub):
@@ -433,16 +443,20 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     results = {}
     max_points = sum(c.points for c in cells)
 
+    keys = [submission_key(sub, fingerprint, limits) if sub.status != intake.DUPLICATE_ID else None
+            for sub in submissions]
+    stored = [state.load(sub.student_id, key) if options.resume and key else None
+              for sub, key in zip(submissions, keys, strict=True)]
+
     def run_one(index, sub):
-        key = submission_key(sub, fingerprint, limits) if sub.status != intake.DUPLICATE_ID else None
-        if options.resume and key:
-            stored = state.load(sub.student_id, key)
-            if stored is not None:
-                return index, sub, stored, True
+        key = keys[index]
+        if stored[index] is not None:
+            return index, sub, stored[index], True
         with slot_lock:
             slot = slots.pop()
         try:
-            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads)
+            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads,
+                                      zygote.socket_path if zygote and zygote.alive() else None)
             if _INTERRUPTED.is_set():
                 raise Interrupted()
         finally:
@@ -452,6 +466,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
             state.save(result, key)
         return index, sub, result, False
 
+    to_grade = any(r is None and sub.status != intake.DUPLICATE_ID for r, sub in zip(stored, submissions, strict=True))
+    zygote = start_zygote(thread_env(threads), limits.memory_bytes, log) if options.preload_kernels and to_grade \
+        else None
     counts = {}
     bar = _progress_bar(len(submissions), options.progress)
     _INTERRUPTED.clear()
@@ -476,6 +493,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     finally:
         pool.shutdown(wait=True)
         bar.close()
+        if zygote and zygote.stop() not in (0, None):
+            log(f"note: the kernel zygote stopped early (exit code {zygote.proc.returncode}); "
+                "later kernels started the usual way")
     ordered = [r for i in sorted(results) for r in results[i]]
     write_grades_csv(ordered, cells, table, earlier)
     if options.report:

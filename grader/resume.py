@@ -33,8 +33,8 @@ def content_hash(path):
 
 # The grader's modules that decide a grade (not the CLI, the demo, the reports).
 GRADING_CODE = ("autograde.py", "course_dir.py", "gradebook_merge.py", "guard.py", "integrity.py", "intake.py",
-                "kernel_launcher.py", "nbgrader_settings.py", "preprocessors.py", "sandbox.py", "staging.py",
-                "worker.py")
+                "kernel_launcher.py", "kernel_zygote.py", "nbgrader_settings.py", "preprocessors.py", "sandbox.py",
+                "staging.py", "worker.py")
 
 
 def grader_fingerprint():

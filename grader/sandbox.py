@@ -31,6 +31,7 @@ from pathlib import Path
 from grader.paths import REPO_ROOT
 
 LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
+ZYGOTE_CLIENT = Path(__file__).resolve().parent / "kernel_zygote.py"
 UID_BASE = 61000  # kernels of worker slot i run as uid UID_BASE + i in "root" mode
 MAX_FILE_BYTES = 2 << 30  # RLIMIT_FSIZE: largest file a kernel may write
 MAX_PROCESSES = 512  # RLIMIT_NPROC of a kernel's uid ("root" mode)
@@ -134,14 +135,15 @@ def python_paths():
     return sorted(p for p in paths if os.path.isdir(p) and p != repo and not repo.startswith(p.rstrip("/") + "/"))
 
 
-def write_kernelspec(spec_root):
-    """A ``python3`` kernelspec under ``spec_root/kernels`` that starts kernels through the launcher.
+def write_kernelspec(spec_root, zygote=False):
+    """A ``python3`` kernelspec under ``spec_root/kernels`` that starts kernels through the launcher,
+    or with ``zygote``, forked by the zygote named in ``GRADER_ZYGOTE`` (see ``grader.zygote``).
 
     Put ``spec_root`` first on JUPYTER_PATH for the worker; returns ``spec_root``.
     """
     spec_dir = Path(spec_root) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, str(LAUNCHER), "-f", "{connection_file}"],
+    spec = {"argv": [sys.executable, str(ZYGOTE_CLIENT if zygote else LAUNCHER), "-f", "{connection_file}"],
             "display_name": "Python 3 (grading sandbox)", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return Path(spec_root)

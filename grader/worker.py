@@ -4,10 +4,12 @@ Usage: ``python -m grader.worker ROOT STUDENT CELL_TIMEOUT_S [OPTIONS_JSON]``.
 
 Run by ``grader.autograde`` so that a hung or crashing submission is killed with its
 kernel (the parent kills the whole process group; sandboxed kernels also die with this
-process) without taking the batch down. ROOT is the student's own course folder. OPTIONS_JSON
-may hold ``sandbox`` (the launcher settings, see ``grader.sandbox``), ``spec_root`` (folder with
-the sandboxed ``python3`` kernelspec), ``runtime_dir``, ``events`` (file for the guard's
-reports) and ``feedback_zero`` (write the feedback HTML too, these (notebook, grade_id) at 0).
+process, and kernels forked by the zygote die when their stand-in does) without taking the
+batch down. ROOT is the student's own course folder. OPTIONS_JSON may hold ``sandbox`` (the
+launcher settings, see ``grader.sandbox``), ``spec_root`` (folder with the sandboxed ``python3``
+kernelspec), ``runtime_dir``, ``events`` (file for the guard's reports), ``zygote`` (socket of
+the batch's kernel zygote, see ``grader.zygote``) and ``feedback_zero`` (write the feedback HTML
+too, these (notebook, grade_id) at 0).
 Prints one JSON line: {"success": bool, "error": str, "feedback_error": str}.
 """
 
@@ -25,6 +27,8 @@ def _apply_options(options):
         os.environ["GRADER_EVENTS_FILE"] = options["events"]
     if options.get("runtime_dir"):
         os.environ["JUPYTER_RUNTIME_DIR"] = options["runtime_dir"]
+    if options.get("zygote"):
+        os.environ["GRADER_ZYGOTE"] = options["zygote"]
     if options.get("sandbox"):
         os.environ["JUPYTER_PATH"] = os.pathsep.join(
             p for p in (options["spec_root"], os.environ.get("JUPYTER_PATH", "")) if p)
