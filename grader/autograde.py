@@ -37,7 +37,7 @@ from grader.notebook_cells import graded_cells
 from grader.paths import ASSIGNMENT_ID, HELPERS_DIR, REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.report import StudentResult, read_grades_csv, write_grades_csv
 from grader.resume import ResumeState, submission_key
-from grader.zygote import start_zygote
+from grader.zygote import ForkedProcess, Zygotes
 
 FINGERPRINT_FILE = ".source_fingerprint"
 TEMPLATE_DIR = ".grader/template"  # a course folder whose gradebook holds only the assignment
@@ -70,8 +70,9 @@ class Options:
     sandbox: "auto" (strongest available), "root", "userns" or "none" (see ``grader.sandbox``).
     report: write ``report.html`` and its plots.
     progress: show a progress bar on stderr.
-    preload_kernels: fork kernels from a process that has imported the course's libraries
-        (``grader.zygote``); False starts every kernel from scratch (slower, same sandbox).
+    preload_kernels: fork kernels from a process that has imported the course's libraries, and
+        workers from one that has imported nbgrader (``grader.zygote``); False starts every
+        process from scratch (slower, same sandbox).
     """
 
     workers: int | None = None
@@ -161,13 +162,21 @@ _INTERRUPTED = threading.Event()
 _RUNNING = set()  # worker processes in flight, killed on interruption
 
 
+def _kill_worker(proc):
+    """Kill a worker (and, for one started here, its process group)."""
+    if isinstance(proc, ForkedProcess):
+        proc.kill()  # its kernels die with it (see grader.kernel_zygote)
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _interrupt_all():
     _INTERRUPTED.set()
     for proc in list(_RUNNING):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_worker(proc)
 
 
 def thread_env(threads):
@@ -179,39 +188,51 @@ def thread_env(threads):
     return {name: str(threads) for name in names if name not in os.environ}
 
 
-def run_worker(course_root, student_id, limits, options=None, threads=None):
+def _start_worker(argv, env, limits, worker_zygote):
+    """The worker process: forked by the worker zygote when there is one, else started afresh."""
+    if worker_zygote is not None and worker_zygote.alive():
+        try:
+            return ForkedProcess(worker_zygote.socket_path, argv[3:], env, limits.memory_bytes)
+        except OSError:  # not serving (yet, or any more): the usual way
+            pass
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,  # its own process group; sandboxed kernels also die with it
+        preexec_fn=_limit_memory(limits.memory_bytes),
+    )
+
+
+def worker_env(threads):
+    """Variables a worker gets on top of the grader's: the grader on its path, the thread caps."""
+    return {"PYTHONPATH": str(REPO_ROOT), **thread_env(threads)}
+
+
+def run_worker(course_root, student_id, limits, options=None, threads=None, worker_zygote=None):
     """Autograde one staged student in a child process, within ``limits``.
 
     Args:
         options: the worker's OPTIONS_JSON (sandbox, kernelspec, events file), or None.
         threads: math-library threads for its kernels (``thread_env``), or None for the default.
+        worker_zygote: the batch's worker zygote (``grader.zygote``), or None.
     Returns:
         (status, detail): ``graded`` and "" (or why the feedback could not be written) on success,
         else ``timeout`` or ``grading error``.
     """
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), **thread_env(threads))
+    env = dict(os.environ, **worker_env(threads))
     argv = [sys.executable, "-m", "grader.worker", str(course_root), student_id, str(limits.cell_s)]
     if _INTERRUPTED.is_set():
         raise Interrupted()
-    proc = subprocess.Popen(
-        argv + ([json.dumps(options)] if options else []),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True,  # its own process group; sandboxed kernels also die with it
-        preexec_fn=_limit_memory(limits.memory_bytes),
-    )
+    proc = _start_worker(argv + ([json.dumps(options)] if options else []), env, limits, worker_zygote)
     _RUNNING.add(proc)
     try:
         out, err = proc.communicate(timeout=limits.submission_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_worker(proc)
         proc.communicate()
         return intake.TIMEOUT, f"grading took longer than {limits.submission_s:g} s and was stopped"
     finally:
         _RUNNING.discard(proc)
-        try:  # a kernel left behind by a crashed worker
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_worker(proc)  # a kernel left behind by a crashed worker
     if _INTERRUPTED.is_set():
         raise Interrupted()
     try:
@@ -289,7 +310,7 @@ def _chown_to_me(path):
 
 
 def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=(), threads=None,
-                     zygote=None):
+                     zygotes=None):
     """Grade one submission end to end; never raises for bad input.
 
     Args:
@@ -301,7 +322,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
         slot: worker slot (picks the kernel's uid in the "root" sandbox).
         hide: more folders the kernel must not see (the submissions' folders).
         threads: math-library threads for its kernels (see ``run_worker``).
-        zygote: socket path of the batch's kernel zygote (``grader.zygote``), or None.
+        zygotes: the batch's ``grader.zygote.Zygotes``, or None.
     Returns:
         StudentResult; scores are empty only when the submission could not be graded
         at all (duplicate id), 0 for cells whose notebook is missing or unreadable.
@@ -324,9 +345,10 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
             deleted = _check_test_cells(sub, out_dir / "release" / ASSIGNMENT_ID)
             _submitted_helpers_note(sub)
             staging.stage(sub, work)
-            options = _worker_options(work, sub, box, slot, hide, zygote)
+            zygotes = zygotes or Zygotes()
+            options = _worker_options(work, sub, box, slot, hide, zygotes.kernel_socket())
             options["feedback_zero"] = deleted  # the worker writes the feedback too, in parallel
-            status, detail = run_worker(work, sub.student_id, limits, options, threads)
+            status, detail = run_worker(work, sub.student_id, limits, options, threads, zygotes.worker)
             _events_to_problems(sub, work / "events.jsonl")
             if status != intake.GRADED:
                 sub.add_problem(status, detail)
@@ -455,8 +477,7 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         with slot_lock:
             slot = slots.pop()
         try:
-            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads,
-                                      zygote.socket_path if zygote and zygote.alive() else None)
+            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads, zygotes)
             if _INTERRUPTED.is_set():
                 raise Interrupted()
         finally:
@@ -466,9 +487,12 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
             state.save(result, key)
         return index, sub, result, False
 
-    to_grade = any(r is None and sub.status != intake.DUPLICATE_ID for r, sub in zip(stored, submissions, strict=True))
-    zygote = start_zygote(thread_env(threads), limits.memory_bytes, log) if options.preload_kernels and to_grade \
-        else None
+    to_grade = sum(r is None and sub.status != intake.DUPLICATE_ID for r, sub in zip(stored, submissions, strict=True))
+    zygotes = Zygotes()
+    if options.preload_kernels and to_grade:
+        # The worker zygote only pays off for workers started after it is ready, not for the first ones.
+        zygotes = Zygotes.start(thread_env(threads), worker_env(threads) if to_grade > workers else None,
+                                limits.memory_bytes, log)
     counts = {}
     bar = _progress_bar(len(submissions), options.progress)
     _INTERRUPTED.clear()
@@ -493,9 +517,7 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     finally:
         pool.shutdown(wait=True)
         bar.close()
-        if zygote and zygote.stop() not in (0, None):
-            log(f"note: the kernel zygote stopped early (exit code {zygote.proc.returncode}); "
-                "later kernels started the usual way")
+        zygotes.stop(log)
     ordered = [r for i in sorted(results) for r in results[i]]
     write_grades_csv(ordered, cells, table, earlier)
     if options.report:

@@ -45,7 +45,7 @@ def cmd_autograde(args):
             print(f"error: --id-pattern is not a regular expression: {exc}", file=sys.stderr)
             return 2
     options = Options(workers=args.workers, id_pattern=args.id_pattern, resume=args.resume, sandbox=args.sandbox,
-                      report=args.report, progress=args.progress)
+                      report=args.report, progress=args.progress, preload_kernels=args.preload)
     try:
         results = autograde(args.paths, args.out, limits, options=options)
     except FileNotFoundError as exc:
@@ -146,6 +146,9 @@ def build_parser():
                    help="write report.html with score distributions, failures and timing (default: on)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar with counts and ETA on stderr (default: on)")
+    p.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True,
+                   help="fork kernels from one process that imported numpy, PyTorch, matplotlib and ipykernel "
+                        "once per batch; --no-preload starts each kernel from scratch (default: on)")
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("demo", help="release, three example students, autograde, grade table")

@@ -9,10 +9,12 @@ launcher beside it.
 
 Two entry points:
 
-``python kernel_zygote.py serve SOCKET``
+``python kernel_zygote.py serve SOCKET [--module NAME]``
     Preload, listen on the Unix socket SOCKET (only this uid may connect), print "ready", and
     fork a kernel for each request until stdin closes or SIGTERM. The zygote never runs
-    notebook code itself, so no kernel sees what another did.
+    notebook code itself, so no kernel sees what another did. With ``--module NAME`` it forks
+    that module's ``main(argv)`` instead (after calling its ``preload()`` once): the grading
+    workers, which would otherwise import nbgrader for every submission (see ``grader.zygote``).
 ``python kernel_zygote.py -f CONNECTION_FILE`` (the kernelspec's argv)
     The kernel as jupyter_client sees it: asks the zygote named by ``GRADER_ZYGOTE`` for a
     kernel (with this process's environment, folder, address-space limit and stdio), forwards
@@ -55,6 +57,13 @@ def _send(conn, message, fds=()):
 
 def request_kernel(argv):
     """Ask the zygote for a kernel and stand in for it until it exits; returns its exit code."""
+    import ctypes
+
+    # Dies with the grading worker (its parent), and so does the kernel: a killed worker's kernel
+    # must not run on in the zygote.
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.environ.get("JPY_PARENT_PID", str(os.getppid())) != str(os.getppid()):
+        return 1  # the worker died before the line above
     path = os.environ.pop(ZYGOTE_ENV, "")
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
@@ -256,8 +265,7 @@ def run_kernel(request):
     cfg = json.loads(os.environ.pop("GRADER_SANDBOX", '{"mode": "none"}'))
     kernel_launcher.enter(cfg, argv[argv.index("-f") + 1])
     ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # after the uid change, which resets it
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]  # as ipykernel_launcher does
+    sys.path[:] = [p for p in sys.path if p]  # as ipykernel_launcher does
     sys.argv = [os.path.join(os.path.dirname(os.path.dirname(sys.modules["ipykernel"].__file__)),
                              "ipykernel_launcher.py"), *argv]
     if os.environ.get("JPY_PARENT_PID"):  # read when ipykernel was imported, in the zygote: say it again
@@ -268,26 +276,57 @@ def run_kernel(request):
     return 0
 
 
-def serve(path):
+def _load_launcher():
+    """kernel_launcher.py beside this file, imported without putting this folder on sys.path (its
+    modules' names would shadow libraries' imports) and before the fork, while the folder is visible."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kernel_launcher", LAUNCHER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["kernel_launcher"] = module
+
+
+def run_module(module, request):
+    """In a child of a ``--module`` zygote: the requester's environment, folder and limits, then ``main``."""
+    import random
+
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    resource.setrlimit(resource.RLIMIT_AS, _lowered(resource.getrlimit(resource.RLIMIT_AS), request["rlimit_as"]))
+    random.seed()
+    sys.argv = [module.__name__, *request["argv"]]
+    return module.main(request["argv"])
+
+
+def serve(path, module_name=None):
     """The zygote's main: preload, listen, fork. Returns in each child, with its exit code."""
     import ctypes
+    import importlib
 
     libc = ctypes.CDLL(None)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # kernels of the same uid cannot read this process
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grader
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import kernel_launcher  # noqa: F401 (imported before the fork, where the repository is visible)
-
-    _preload()
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    if module_name:
+        module = importlib.import_module(module_name)
+        getattr(module, "preload", lambda: None)()
+    else:
+        _load_launcher()
+        _preload()
     zygote = _Zygote(path)
     print("ready", flush=True)
     request = zygote.serve()
-    return 0 if request is None else run_kernel(request)
+    if request is None:
+        return 0
+    return run_module(module, request) if module_name else run_kernel(request)
 
 
 def main(argv):
     if argv[:1] == ["serve"]:
-        return serve(argv[1])
+        return serve(argv[1], argv[argv.index("--module") + 1] if "--module" in argv else None)
     return request_kernel(argv)
 
 

@@ -2,7 +2,8 @@
 
 The grading worker (nbgrader) runs with the grader's rights; only the kernel, the process that
 runs student code, is sandboxed, by ``grader/kernel_launcher.py`` installed as the ``python3``
-kernelspec of the worker. The strongest mode this machine supports is chosen once per batch by
+kernelspec of the worker (or by the same code in a kernel forked from the batch's zygote,
+``grader/kernel_zygote.py``). The strongest mode this machine supports is chosen once per batch by
 starting the launcher in probe mode:
 
 * ``root`` (the grader runs as root): new mount and network namespaces; the course folder, the
