@@ -1,11 +1,11 @@
 """Start notebook kernels by forking a process that has already imported what kernels import.
 
-A fresh kernel costs about 1.6 s of CPU before the first cell (interpreter, ipykernel) and each
-notebook's setup cell another 1-3 s (numpy, scipy, matplotlib, PyTorch): four notebooks per
-submission pay that again and again. The zygote imports those libraries once per batch and forks a
-kernel per request; the child builds the same sandbox as ``kernel_launcher.py`` (same code, in the
-child), then runs ipykernel in place. Standalone: imports nothing from the repository but the
-launcher beside it.
+A fresh kernel takes about a second before its first cell (interpreter, ipykernel), and each
+notebook's imports another 1-4 s of CPU (numpy, scipy, matplotlib, PyTorch, and the compiler stack
+PyTorch loads with its first optimizer): four notebooks per submission pay that again and again.
+The zygote imports those libraries once per batch and forks a kernel per request; the child builds
+the same sandbox as ``kernel_launcher.py`` (same code, in the child), then runs ipykernel in place.
+Standalone: imports nothing from the repository but the launcher beside it.
 
 Two entry points:
 
