@@ -247,9 +247,9 @@ def _lowered(current, wanted):
     return low(low(current[0], wanted[0]), hard), hard
 
 
-def run_kernel(request):
-    """In the forked child: the stand-in's environment and limits, the sandbox, then ipykernel."""
-    import ctypes
+def _adopt(request):
+    """In a forked child: the requester's environment, folder and address-space limit, and fresh
+    global random generators (not the zygote's state, which every child would share)."""
     import random
 
     os.environ.clear()
@@ -259,6 +259,13 @@ def run_kernel(request):
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
+
+
+def run_kernel(request):
+    """In the forked child: the stand-in's environment and limits, the sandbox, then ipykernel."""
+    import ctypes
+
+    _adopt(request)
     import kernel_launcher
 
     argv = request["argv"]
@@ -289,13 +296,7 @@ def _load_launcher():
 
 def run_module(module, request):
     """In a child of a ``--module`` zygote: the requester's environment, folder and limits, then ``main``."""
-    import random
-
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.chdir(request["cwd"])
-    resource.setrlimit(resource.RLIMIT_AS, _lowered(resource.getrlimit(resource.RLIMIT_AS), request["rlimit_as"]))
-    random.seed()
+    _adopt(request)
     sys.argv = [module.__name__, *request["argv"]]
     return module.main(request["argv"])
 
