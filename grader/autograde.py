@@ -426,6 +426,16 @@ def _progress_bar(total, enabled):
                 smoothing=0.1)
 
 
+def _start_zygotes(options, submissions, workers, threads, limits, log):
+    """The batch's zygotes (``grader.zygote``), or none when preloading is off or nothing is to grade."""
+    candidates = sum(sub.status != intake.DUPLICATE_ID for sub in submissions)
+    if not (options.preload_kernels and candidates):
+        return Zygotes()
+    # The worker zygote only pays off for workers started after it is ready, not for the first ones.
+    return Zygotes.start(thread_env(threads), worker_env(threads) if candidates > workers else None,
+                         limits.memory_bytes, log)
+
+
 def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option_kwargs):
     """Grade every submission found in ``paths`` and write ``out_dir/grades.csv`` (and a report).
 
@@ -444,55 +454,59 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     options = replace(options or Options(), **option_kwargs)
     out_dir = Path(out_dir).resolve()
     submissions = intake.discover(paths, options.id_pattern)
-    prepare_grading_dir(out_dir)
-    _shared_cache(out_dir, log)  # before the workers start: CIFAR-10 decoded at most once, here
-    (out_dir / "work").mkdir(exist_ok=True)
-    box = sandbox.detect(out_dir / "work", options.sandbox)
-    log(f"isolation: {box.description}")
-    names, cells = source_notebook_names(), assignment_cells()
-    table = out_dir / "grades.csv"
-    this_run = {s.student_id for s in submissions} | {m for s in submissions for m in s.members}
-    earlier = [row for row in read_grades_csv(table, cells) if row["student_id"] not in this_run]
-    state = ResumeState(out_dir / "state")
-    fingerprint = source_fingerprint()
-    hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
     # No more workers than submissions; they share the cores: each kernel's PyTorch/BLAS gets its
     # share, not one thread per core (oversubscribed threads slow every worker down).
     workers = max(1, min(options.workers or os.cpu_count() or 1, len(submissions)))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    slots = list(range(workers))
-    slot_lock = threading.Lock()
-    results = {}
-    max_points = sum(c.points for c in cells)
+    # The zygotes preload (seconds of imports) while the grading folder is prepared; stopped below
+    # if resuming leaves nothing to grade.
+    zygotes = _start_zygotes(options, submissions, workers, threads, limits, log)
+    try:
+        prepare_grading_dir(out_dir)
+        _shared_cache(out_dir, log)  # before the workers start: CIFAR-10 decoded at most once, here
+        (out_dir / "work").mkdir(exist_ok=True)
+        box = sandbox.detect(out_dir / "work", options.sandbox)
+        log(f"isolation: {box.description}")
+        names, cells = source_notebook_names(), assignment_cells()
+        table = out_dir / "grades.csv"
+        this_run = {s.student_id for s in submissions} | {m for s in submissions for m in s.members}
+        earlier = [row for row in read_grades_csv(table, cells) if row["student_id"] not in this_run]
+        state = ResumeState(out_dir / "state")
+        fingerprint = source_fingerprint()
+        hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
+        slots = list(range(workers))
+        slot_lock = threading.Lock()
+        results = {}
+        max_points = sum(c.points for c in cells)
 
-    keys = [submission_key(sub, fingerprint, limits) if sub.status != intake.DUPLICATE_ID else None
-            for sub in submissions]
-    stored = [state.load(sub.student_id, key) if options.resume and key else None
-              for sub, key in zip(submissions, keys, strict=True)]
+        keys = [submission_key(sub, fingerprint, limits) if sub.status != intake.DUPLICATE_ID else None
+                for sub in submissions]
+        stored = [state.load(sub.student_id, key) if options.resume and key else None
+                  for sub, key in zip(submissions, keys, strict=True)]
 
-    def run_one(index, sub):
-        key = keys[index]
-        if stored[index] is not None:
-            return index, sub, stored[index], True
-        with slot_lock:
-            slot = slots.pop()
-        try:
-            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads, zygotes)
-            if _INTERRUPTED.is_set():
-                raise Interrupted()
-        finally:
+        def run_one(index, sub):
+            key = keys[index]
+            if stored[index] is not None:
+                return index, sub, stored[index], True
             with slot_lock:
-                slots.append(slot)
-        if key:
-            state.save(result, key)
-        return index, sub, result, False
+                slot = slots.pop()
+            try:
+                result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads, zygotes)
+                if _INTERRUPTED.is_set():
+                    raise Interrupted()
+            finally:
+                with slot_lock:
+                    slots.append(slot)
+            if key:
+                state.save(result, key)
+            return index, sub, result, False
 
-    to_grade = sum(r is None and sub.status != intake.DUPLICATE_ID for r, sub in zip(stored, submissions, strict=True))
-    zygotes = Zygotes()
-    if options.preload_kernels and to_grade:
-        # The worker zygote only pays off for workers started after it is ready, not for the first ones.
-        zygotes = Zygotes.start(thread_env(threads), worker_env(threads) if to_grade > workers else None,
-                                limits.memory_bytes, log)
+        if all(r is not None or sub.status == intake.DUPLICATE_ID for r, sub in zip(stored, submissions, strict=True)):
+            zygotes.stop(log)
+            zygotes = Zygotes()
+    except BaseException:
+        zygotes.stop(log)
+        raise
     counts = {}
     bar = _progress_bar(len(submissions), options.progress)
     _INTERRUPTED.clear()

@@ -9,10 +9,14 @@ Rendering uses nbconvert's lab HTML template without two passes that cost 80% of
 add nothing here (``FeedbackExporter``): bleach re-cleaning the code cells' syntax-highlighted
 source, which Pygments has already escaped, and a BeautifulSoup round trip of the whole page
 that only adds alt text to images and keyboard focus to cells (done here with two substitutions).
-The student's Markdown and HTML outputs are cleaned (``sanitize_html``, off in nbconvert by
+One exporter serves every page of a process, and highlighted code is cached by its text: most
+code cells (tests, provided code) are the same for every student, and the worker zygote fills the
+cache once from the release notebooks (``warm_up``), so each worker highlights only the student's
+own code. The student's Markdown and HTML outputs are cleaned (``sanitize_html``, off in nbconvert by
 default): a TA opens these pages too, and they must not run the student's scripts.
 """
 
+import functools
 import re
 from pathlib import Path
 
@@ -52,7 +56,9 @@ def _summary_cell(notebook_name, scores, cells):
     text = f"# Feedback: {notebook_name}\n\n| graded cell | points |\n| --- | --- |\n" + "\n".join(rows)
     text += ("\n\nEach test cell below shows the public tests and what the grader's checks (public and "
              "hidden) reported. Written answers are graded by a person.")
-    return nbformat.v4.new_markdown_cell(text)
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.id = "feedback-summary"  # not a random one: the same grading gives the same page
+    return cell
 
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -69,8 +75,24 @@ _FOCUSABLE = re.compile(
     r'(<div\b[^>]*?\bclass="[^"]*\bjp-(?:Cell-inputWrapper|OutputArea-output)\b[^"]*")(?![^>]*tabindex)')
 
 
+_HIGHLIGHTED = {}  # (lexer, magics language, source) -> HTML
+
+
+def _cached_highlighter(highlighter):
+    """Wrap nbconvert's ``Highlight2HTML`` filter with the process-wide cache ``_HIGHLIGHTED``."""
+
+    def highlight_code(source, language=None, metadata=None):
+        key = (highlighter.pygments_lexer, language, (metadata or {}).get("magics_language"), source)
+        if key not in _HIGHLIGHTED:
+            _HIGHLIGHTED[key] = highlighter(source, language=language, metadata=metadata)
+        return _HIGHLIGHTED[key]
+
+    return highlight_code
+
+
+@functools.cache
 def feedback_exporter():
-    """An nbconvert HTMLExporter for feedback pages (see the module docstring), ~5x faster."""
+    """The nbconvert HTMLExporter for feedback pages (see the module docstring), ~5x faster."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from nbconvert.exporters.templateexporter import TemplateExporter
@@ -81,7 +103,8 @@ def feedback_exporter():
         def from_notebook_node(self, nb, resources=None, **kw):
             # HTMLExporter.from_notebook_node (nbconvert 7.17) without its BeautifulSoup pass.
             lexer = nb.metadata.get("language_info", {}).get("pygments_lexer", "ipython3")
-            self.register_filter("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            self.register_filter("highlight_code",
+                                 _cached_highlighter(Highlight2HTML(pygments_lexer=lexer, parent=self)))
             resources = self._init_resources(resources)
             self.register_filter("filter_data_type", WidgetsDataTypeFilter(
                 notebook_metadata=self._nb_metadata, parent=self, resources=resources))
@@ -93,6 +116,13 @@ def feedback_exporter():
     # (nbconvert keeps them by default), so a page cannot run code in a TA's browser.
     return FeedbackExporter(extra_loaders=[DictLoader({"feedback.html.j2": _TEMPLATE})],
                             template_file="feedback.html.j2", sanitize_html=True)
+
+
+def warm_up(notebooks):
+    """Render ``notebooks`` once and drop the pages: compiles the templates and caches the
+    highlighted code of every cell they share with the students' notebooks."""
+    for path in notebooks:
+        feedback_exporter().from_notebook_node(nbformat.read(path, as_version=4))
 
 
 def write_feedback(course_root, student_id, scores, cells):

@@ -67,8 +67,11 @@ def preload():
     import grader.feedback
     import grader.gradebook_merge  # noqa: F401
     import grader.nbgrader_settings  # noqa: F401
+    from grader.paths import RELEASE_DIR, source_notebook_names
 
-    grader.feedback.feedback_exporter()  # nbconvert's exporter, templates and highlighting
+    # nbconvert's exporter, its compiled templates and the highlighted code of the release's cells
+    # (a stale or missing release only means fewer cache hits).
+    grader.feedback.warm_up([RELEASE_DIR / n for n in source_notebook_names() if (RELEASE_DIR / n).exists()])
 
 
 def main(argv):

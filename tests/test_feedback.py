@@ -60,3 +60,19 @@ def test_images_have_alt_text_and_cells_take_keyboard_focus():
     soup = BeautifulSoup(html, "html.parser")
     assert soup.select("img") and all(img.get("alt") for img in soup.select("img"))
     assert all(div.get("tabindex") == "0" for div in soup.select("div.jp-Cell-inputWrapper, div.jp-OutputArea-output"))
+
+
+def test_cached_highlighting_renders_each_students_own_code():
+    """The highlight cache (filled once per batch from the release) never serves another text."""
+    from grader import feedback
+
+    nb = hostile_notebook()
+    feedback._HIGHLIGHTED.clear()
+    cold, _ = feedback_exporter().from_notebook_node(nb)
+    assert feedback._HIGHLIGHTED  # the code cell was highlighted once and kept
+    warm, _ = feedback_exporter().from_notebook_node(nb)
+    assert warm == cold
+    nb.cells[1].source = nb.cells[1].source.replace("print(x)", "print(y_student)")
+    changed, _ = feedback_exporter().from_notebook_node(nb)
+    assert "y_student" in BeautifulSoup(changed, "html.parser").get_text()
+    assert normalized(changed) == normalized(HTMLExporter(sanitize_html=True).from_notebook_node(nb)[0])

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from grader import intake
-from grader.autograde import Limits, autograde
+from grader.autograde import Limits, assignment_cells, autograde
 from grader.course_dir import source_fingerprint
 from grader.notebook_cells import fill_answers, nbgrader_meta, reference_answers
 from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
@@ -188,8 +188,7 @@ def test_grades_csv_report_and_gradebook_cover_the_whole_class(graded):
     assert set(rows) == set(EXPECTED)
     assert rows["reference"]["total"] == "5"
     report = (tmp / "out" / "report.html").read_text()
-    assert "kernel died" in report and "report/total.png" in report
-    assert (tmp / "out" / "report" / "part0_filters__test_box_kernel.png").stat().st_size > 1000
+    assert "kernel died" in report and report.count("<svg") == len(assignment_cells()) + 1  # and the total
     with Gradebook(f"sqlite:///{tmp / 'out' / 'gradebook.db'}") as gb:
         graded_ids = {s.student.id for s in gb.find_assignment(ASSIGNMENT_ID).submissions}
         assert graded_ids == {sid for sid, (status, _, _) in EXPECTED.items()
