@@ -426,6 +426,18 @@ def _progress_bar(total, enabled):
                 smoothing=0.1)
 
 
+def _size_on_disk(path):
+    """Bytes of a zip, or of a folder's regular files (links not followed): a submission's expected
+    grading work (one without checkpoints or with notebooks missing is smaller and quicker)."""
+    try:
+        path = Path(path)
+        if not path.is_dir():
+            return path.lstat().st_size
+        return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    except OSError:
+        return 0
+
+
 def _start_zygotes(options, submissions, workers, threads, limits, log):
     """The batch's zygotes (``grader.zygote``), or none when preloading is off or nothing is to grade."""
     candidates = sum(sub.status != intake.DUPLICATE_ID for sub in submissions)
@@ -512,7 +524,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     _INTERRUPTED.clear()
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        futures = [pool.submit(run_one, i, sub) for i, sub in enumerate(submissions)]
+        # Largest first: the batch should not end with one core grading a long submission alone.
+        order = sorted(range(len(submissions)), key=lambda i: -_size_on_disk(submissions[i].origin))
+        futures = [pool.submit(run_one, i, submissions[i]) for i in order]
         for future in as_completed(futures):
             index, sub, result, reused = future.result()
             results[index] = _expand_groups(result, sub)
