@@ -36,7 +36,7 @@ from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
 from grader.paths import ASSIGNMENT_ID, HELPERS_DIR, REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.report import StudentResult, read_grades_csv, write_grades_csv
-from grader.resume import ResumeState, submission_key
+from grader.resume import ResumeState, content_size, submission_key
 from grader.zygote import ForkedProcess, Zygotes
 
 FINGERPRINT_FILE = ".source_fingerprint"
@@ -426,18 +426,6 @@ def _progress_bar(total, enabled):
                 smoothing=0.1)
 
 
-def _size_on_disk(path):
-    """Bytes of a zip, or of a folder's regular files (links not followed): a submission's expected
-    grading work (one without checkpoints or with notebooks missing is smaller and quicker)."""
-    try:
-        path = Path(path)
-        if not path.is_dir():
-            return path.lstat().st_size
-        return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    except OSError:
-        return 0
-
-
 def _start_zygotes(options, submissions, workers, threads, limits, log):
     """The batch's zygotes (``grader.zygote``), or none when preloading is off or nothing is to grade."""
     candidates = sum(sub.status != intake.DUPLICATE_ID for sub in submissions)
@@ -485,47 +473,47 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         earlier = [row for row in read_grades_csv(table, cells) if row["student_id"] not in this_run]
         state = ResumeState(out_dir / "state")
         fingerprint = source_fingerprint()
-        hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
-        slots = list(range(workers))
-        slot_lock = threading.Lock()
-        results = {}
-        max_points = sum(c.points for c in cells)
-
         keys = [submission_key(sub, fingerprint, limits) if sub.status != intake.DUPLICATE_ID else None
                 for sub in submissions]
         stored = [state.load(sub.student_id, key) if options.resume and key else None
                   for sub, key in zip(submissions, keys, strict=True)]
-
-        def run_one(index, sub):
-            key = keys[index]
-            if stored[index] is not None:
-                return index, sub, stored[index], True
-            with slot_lock:
-                slot = slots.pop()
-            try:
-                result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads, zygotes)
-                if _INTERRUPTED.is_set():
-                    raise Interrupted()
-            finally:
-                with slot_lock:
-                    slots.append(slot)
-            if key:
-                state.save(result, key)
-            return index, sub, result, False
-
-        if all(r is not None or sub.status == intake.DUPLICATE_ID for r, sub in zip(stored, submissions, strict=True)):
-            zygotes.stop(log)
-            zygotes = Zygotes()
     except BaseException:
         zygotes.stop(log)
         raise
+    if all(key is None or result is not None for key, result in zip(keys, stored, strict=True)):
+        zygotes.stop(log)  # everything is resumed: nothing will fork from them
+        zygotes = Zygotes()
+    hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
+    slots = list(range(workers))
+    slot_lock = threading.Lock()
+    results = {}
+    max_points = sum(c.points for c in cells)
+
+    def run_one(index, sub):
+        key = keys[index]
+        if stored[index] is not None:
+            return index, sub, stored[index], True
+        with slot_lock:
+            slot = slots.pop()
+        try:
+            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads, zygotes)
+            if _INTERRUPTED.is_set():
+                raise Interrupted()
+        finally:
+            with slot_lock:
+                slots.append(slot)
+        if key:
+            state.save(result, key)
+        return index, sub, result, False
+
     counts = {}
     bar = _progress_bar(len(submissions), options.progress)
     _INTERRUPTED.clear()
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        # Largest first: the batch should not end with one core grading a long submission alone.
-        order = sorted(range(len(submissions)), key=lambda i: -_size_on_disk(submissions[i].origin))
+        # Largest first (bytes as the expected work: no checkpoints or a missing notebook make a
+        # quicker submission), so the batch does not end with one core grading a long one alone.
+        order = sorted(range(len(submissions)), key=lambda i: -content_size(submissions[i].origin))
         futures = [pool.submit(run_one, i, submissions[i]) for i in order]
         for future in as_completed(futures):
             index, sub, result, reused = future.result()

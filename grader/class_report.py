@@ -46,6 +46,7 @@ def histogram_svg(values, points, title):
     """A small inline SVG histogram of one column's scores (no plotting library: a class report
     of 30 columns is drawn in milliseconds, and the page stays one self-contained file)."""
     counts, width = _bin_counts(values, points)
+    scale_max = max(points, 1)  # the x axis of a 0-point column still spans 0-1
     w, h, left, bottom, top = 300, 190, 34, 34, 22
     plot_w, plot_h = w - left - 10, h - bottom - top
     peak = max(counts + [1])
@@ -64,8 +65,8 @@ def histogram_svg(values, points, title):
             parts.append(f"<text x='{x + bar_w / 2:.1f}' y='{y - 2:.1f}' text-anchor='middle'>{count}</text>")
     axis_y = top + plot_h
     parts.append(f"<line x1='{left}' y1='{axis_y}' x2='{left + plot_w}' y2='{axis_y}' stroke='#333'/>")
-    for value in sorted({0, max(points, 1) / 2, max(points, 1)}):
-        x = left + plot_w * value / max(points, 1)
+    for value in (0, scale_max / 2, scale_max):
+        x = left + plot_w * value / scale_max
         parts.append(f"<text x='{x:.1f}' y='{axis_y + 12}' text-anchor='middle'>{value:g}</text>")
     parts.append(f"<text x='{left + plot_w / 2}' y='{h - 4}' text-anchor='middle'>points (of {points:g})</text>")
     parts.append(f"<text x='{left - 4}' y='{top + 4}' text-anchor='end'>{peak}</text>"

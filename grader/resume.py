@@ -17,12 +17,25 @@ from grader.report import StudentResult
 GRADER_DIR = Path(__file__).resolve().parent
 
 
+def content_files(path):
+    """A submission's content: the zip itself, or a folder's regular files (links not followed), sorted."""
+    path = Path(path)
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def content_size(path):
+    """Bytes of ``content_files(path)`` (0 when it is gone)."""
+    try:
+        return sum(file.stat().st_size for file in content_files(path))
+    except OSError:
+        return 0
+
+
 def content_hash(path):
     """SHA-256 over a zip's bytes, or over a folder's files (relative names and bytes)."""
     digest = hashlib.sha256()
     path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    for file in files:
+    for file in content_files(path):
         digest.update(str(file.relative_to(path) if file != path else file.name).encode() + b"\0")
         with open(file, "rb") as f:
             while chunk := f.read(1 << 20):

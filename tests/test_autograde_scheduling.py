@@ -1,8 +1,9 @@
-"""Which submission a free worker takes next: the largest, so a batch does not end on one long one."""
+"""Which submission a free worker takes next: the largest (``content_size``), so a batch does not end
+on one long one."""
 
 import zipfile
 
-from grader.autograde import _size_on_disk
+from grader.resume import content_size
 
 
 def test_expected_work_is_bytes_on_disk_without_following_links(tmp_path):
@@ -12,8 +13,8 @@ def test_expected_work_is_bytes_on_disk_without_following_links(tmp_path):
     (folder / "models" / "own.pt").write_bytes(b"x" * 5000)
     (tmp_path / "huge").write_bytes(b"x" * 100_000)
     (folder / "link").symlink_to(tmp_path / "huge")
-    assert _size_on_disk(folder) == 5100
+    assert content_size(folder) == 5100
     with zipfile.ZipFile(tmp_path / "student.zip", "w") as zf:
         zf.writestr("part0.ipynb", "{}")
-    assert _size_on_disk(tmp_path / "student.zip") == (tmp_path / "student.zip").stat().st_size
-    assert _size_on_disk(tmp_path / "gone.zip") == 0
+    assert content_size(tmp_path / "student.zip") == (tmp_path / "student.zip").stat().st_size
+    assert content_size(tmp_path / "gone.zip") == 0
