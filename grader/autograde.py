@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -195,11 +196,27 @@ def _start_worker(argv, env, limits, worker_zygote):
             return ForkedProcess(worker_zygote.socket_path, argv[3:], env, limits.memory_bytes)
         except OSError:  # not serving (yet, or any more): the usual way
             pass
-    return subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True,  # its own process group; sandboxed kernels also die with it
-        preexec_fn=_limit_memory(limits.memory_bytes),
-    )
+    return _SpawnedWorker(argv, env, limits.memory_bytes)
+
+
+class _SpawnedWorker(subprocess.Popen):
+    """A worker started afresh. Its output goes to files, not pipes: a process it leaves behind
+    holding them (possible without namespaces) cannot keep ``communicate`` waiting once it exited."""
+
+    def __init__(self, argv, env, memory_bytes):
+        self._files = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
+        super().__init__(argv, stdout=self._files[0], stderr=self._files[1], env=env,
+                         start_new_session=True,  # its own process group; sandboxed kernels also die with it
+                         preexec_fn=_limit_memory(memory_bytes))
+
+    def communicate(self, timeout=None):
+        self.wait(timeout)
+        texts = []
+        for f in self._files:
+            f.seek(0)
+            texts.append(f.read().decode(errors="replace"))
+            f.close()
+        return tuple(texts)
 
 
 def worker_env(threads):
@@ -258,12 +275,30 @@ def _events_to_problems(sub, events_file):
         if "kernel_died" in event:
             sub.add_problem(intake.KERNEL_DIED, f"the kernel died in {where} (cell {event.get('index')}); "
                                                 "the cells after it were not run")
+        elif "leftover_processes" in event:
+            sub.add_problem(intake.GRADED, f"{event.get('notebook')} left {event['leftover_processes']} "
+                                           "process(es) running; killed with its kernel")
+        elif "links_removed" in event:
+            links = ", ".join(event["links_removed"])
+            sub.add_problem(intake.GRADED, f"{event.get('notebook')}: {event['count']} link(s) or special "
+                                           f"file(s) the kernel made were removed ({links})")
+        elif event.get("limit") == "time":
+            sub.add_problem(intake.GRADED, f"{where} was stopped by the time limit ({event['seconds']:g} s a cell)")
+        elif event.get("limit") == "memory":
+            sub.add_problem(intake.GRADED, f"{where} ran out of memory (the address-space cap)")
         elif event.get("tool"):
             verb = "changed" if event["when"] == "during" else "restored before"
             sub.add_problem(intake.TAMPERING, f"{verb} {where}: {', '.join(event['restored'][:6])}"
                             + (" (that cell scores 0)" if event["when"] == "during" else ""))
         else:
             sub.add_problem(intake.GRADED, f"rebound names restored before {where}: {', '.join(event['restored'][:6])}")
+
+
+def _report_leftovers(sub, killed):
+    """Processes of the submission's kernels still alive once it was done (the sandbox should have
+    ended them with their kernels): killed, and said."""
+    if killed:
+        sub.add_problem(intake.GRADED, f"{killed} process(es) of this submission outlived its kernels; killed")
 
 
 def _check_test_cells(sub, release_dir):
@@ -309,8 +344,7 @@ def _chown_to_me(path):
             os.lchown(os.path.join(root, name), 0, 0)
 
 
-def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, slot=0, hide=(), threads=None,
-                     zygotes=None):
+def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, hide=(), threads=None, zygotes=None):
     """Grade one submission end to end; never raises for bad input.
 
     Args:
@@ -319,7 +353,6 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
         notebook_names: the assignment's notebook file names.
         limits: Limits.
         box: sandbox.Sandbox for the kernels (None: detected).
-        slot: worker slot (picks the kernel's uid in the "root" sandbox).
         hide: more folders the kernel must not see (the submissions' folders).
         threads: math-library threads for its kernels (see ``run_worker``).
         zygotes: the batch's ``grader.zygote.Zygotes``, or None.
@@ -346,7 +379,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
             _submitted_helpers_note(sub)
             staging.stage(sub, work)
             zygotes = zygotes or Zygotes()
-            options = _worker_options(work, sub, box, slot, hide, zygotes.kernel_socket())
+            options = _worker_options(work, sub, box, hide, zygotes.kernel_socket())
             options["feedback_zero"] = deleted  # the worker writes the feedback too, in parallel
             status, detail = run_worker(work, sub.student_id, limits, options, threads, zygotes.worker)
             _events_to_problems(sub, work / "events.jsonl")
@@ -362,9 +395,10 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, sl
                 for flag in flags_of_student(out_dir / "autograded" / sub.student_id / ASSIGNMENT_ID):
                     sub.add_problem(intake.GRADED, f"flag: {flag}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if options.get("runtime_dir"):
+        if options.get("runtime_dir"):  # nothing of this submission runs on once it is done
+            _report_leftovers(sub, sandbox.kill_submission_uids(options["runtime_dir"]))
             shutil.rmtree(options["runtime_dir"], ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return StudentResult(sub.student_id, sub.status, sub.detail, scores, sorted(pending),
                          time.monotonic() - start)
 
@@ -393,15 +427,13 @@ def _shared_cache(out_dir, log=print):
         return _SHARED_CACHES[out_dir]
 
 
-def _worker_options(work, sub, box, slot, hide, zygote=None):
-    """The worker's settings: sandboxed kernelspec, short runtime folder for sockets, events file,
+def _worker_options(work, sub, box, hide, zygote=None):
+    """The worker's settings: sandboxed kernelspec, runtime folder for sockets, events file,
     the kernel zygote."""
-    import tempfile
-
-    runtime = Path(tempfile.mkdtemp(prefix="gk-"))  # Unix socket paths must stay short (108 bytes)
+    runtime = sandbox.runtime_folder()
     kernel_dir = work / "autograded" / sub.student_id / ASSIGNMENT_ID
     out_dir = work.parent.parent
-    cfg = sandbox.kernel_config(box, slot, kernel_dir, work / "home", runtime, [str(out_dir), *map(str, hide)],
+    cfg = sandbox.kernel_config(box, kernel_dir, work / "home", runtime, [str(out_dir), *map(str, hide)],
                                 data_cache=_shared_cache(out_dir))
     options = {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec", zygote=bool(zygote))),
                "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
@@ -484,8 +516,6 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         zygotes.stop(log)  # everything is resumed: nothing will fork from them
         zygotes = Zygotes()
     hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
-    slots = list(range(workers))
-    slot_lock = threading.Lock()
     results = {}
     max_points = sum(c.points for c in cells)
 
@@ -493,15 +523,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         key = keys[index]
         if stored[index] is not None:
             return index, sub, stored[index], True
-        with slot_lock:
-            slot = slots.pop()
-        try:
-            result = grade_submission(sub, out_dir, names, limits, box, slot, hide, threads, zygotes)
-            if _INTERRUPTED.is_set():
-                raise Interrupted()
-        finally:
-            with slot_lock:
-                slots.append(slot)
+        result = grade_submission(sub, out_dir, names, limits, box, hide, threads, zygotes)
+        if _INTERRUPTED.is_set():
+            raise Interrupted()
         if key:
             state.save(result, key)
         return index, sub, result, False

@@ -29,13 +29,18 @@ does reaches the gradebook or other students (see ``grader.sandbox``).
 import ast
 import json
 import os
+import tempfile
+import time
 
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
+from grader.kernel_launcher import earlier_uids, kill_uid, processes_of, remove_links
+
 EVENTS_ENV = "GRADER_EVENTS_FILE"
 IPC_ENV = "GRADER_KERNEL_IPC"
+SANDBOX_ENV = "GRADER_SANDBOX"
 KERNEL_DIED_NAME = "KernelDied"
 PROTECTED_MODULES = ("numpy", "math", "helpers.checks", "helpers.gradient_check")
 # Rebinding a name imported from these counts as tampering; other rebound names are only noted.
@@ -206,7 +211,9 @@ class GuardedExecute(Execute):
         km = super().create_kernel_manager()
         folder = os.environ.get(IPC_ENV)
         if folder:  # the connection file too: it must be where the sandboxed kernel can read it
-            name = os.path.join(folder, f"k{os.getpid()}-{id(km) % 100000}")
+            # A fresh folder per kernel, made by the grader (no earlier kernel can have planted a link
+            # at its name); the launcher gives it to the kernel's uid.
+            name = os.path.join(tempfile.mkdtemp(prefix="k", dir=folder), "k")
             km.transport = "ipc"
             km.ip = name
             km.connection_file = name + ".json"
@@ -218,6 +225,17 @@ class GuardedExecute(Execute):
             event = dict(event, notebook=self._notebook_name)
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(event) + "\n")
+
+    def _note_limits(self, cell, seconds):
+        """Record a cell stopped by the time limit (measured here) or failing with a MemoryError (the
+        address-space cap; the kernel's word, so only a note)."""
+        if cell.cell_type != "code":
+            return
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if self.timeout and seconds >= self.timeout:
+            self._record({"cell": grade_id, "limit": "time", "seconds": self.timeout})
+        elif any(o.get("output_type") == "error" and o.get("ename") == "MemoryError" for o in cell.outputs):
+            self._record({"cell": grade_id, "limit": "memory"})
 
     def _kernel_eval(self, expression):
         """Evaluate ``expression`` in the kernel, bypassing input transformers; returns its text or None."""
@@ -255,7 +273,35 @@ class GuardedExecute(Execute):
         self._notebook_name = (resources or {}).get("nbgrader", {}).get("notebook", "")
         self._dead = False
         self._guard_ready = False
-        return super().preprocess(nb, resources, km)
+        self._last_code_cell = max((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), default=-1)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:  # the kernel is shut down: make sure all of it is gone before nbgrader writes its folder
+            self._contain(((resources or {}).get("metadata") or {}).get("path"))
+
+    def _kernel_uids(self):
+        """The uids this submission's kernels had ("root" sandbox; see grader.kernel_launcher)."""
+        cfg = json.loads(os.environ.get(SANDBOX_ENV) or "{}")
+        if cfg.get("mode") != "root" or os.geteuid() != 0:
+            return []
+        return earlier_uids(cfg["uids"]["record"])
+
+    def _count_leftovers(self):
+        """Record the processes the notebook left running besides its kernel (they die with it)."""
+        uids = self._kernel_uids()
+        extra = len(processes_of(uids[-1])) - 1 if uids else 0
+        if extra > 0:
+            self._record({"leftover_processes": extra})
+
+    def _contain(self, folder):
+        """Once the kernel is shut down: no process of its uid is left (killed and waited for), and no
+        link it left in its folder remains for nbgrader to write or read through."""
+        for uid in self._kernel_uids():
+            kill_uid(uid)
+        if folder and os.path.isdir(folder):
+            links = remove_links(folder)
+            if links:
+                self._record({"links_removed": links[:10], "count": len(links)})
 
     def preprocess_cell(self, cell, resources, index):
         if self._dead:
@@ -269,7 +315,11 @@ class GuardedExecute(Execute):
             test = _is_test_cell(cell)
             if test:
                 self._check(cell, "before")
+            started = time.monotonic()
             cell, resources = super().preprocess_cell(cell, resources, index)
+            self._note_limits(cell, time.monotonic() - started)
+            if index == self._last_code_cell:
+                self._count_leftovers()
             if test and self._check(cell, "during"):
                 cell.outputs.append(_error_output(
                     "GraderTamperingError", "this test cell changed the grader's tools while it ran; it scores 0"))

@@ -6,15 +6,21 @@ kernelspec of the worker (or by the same code in a kernel forked from the batch'
 ``grader/kernel_zygote.py``). The strongest mode this machine supports is chosen once per batch by
 starting the launcher in probe mode:
 
-* ``root`` (the grader runs as root): new mount and network namespaces; the course folder, the
-  repository (source notebooks, solutions), the submissions, /tmp and the home folder are
+* ``root`` (the grader runs as root): new PID, mount and network namespaces; the course folder,
+  the repository (source notebooks, solutions), the submissions, /tmp and the home folder are
   covered by empty tmpfs mounts; only the kernel's own folder, its home and the Python
-  installation are visible again, the course helpers read-only; then the kernel drops to an
-  unprivileged uid of its own (one per worker slot) with no_new_privs and RLIMIT_NPROC.
+  installation are visible again, the course helpers read-only; then the kernel drops to a fresh
+  unprivileged uid that no other kernel, batch or user on the machine has (``allocate_uid``), with
+  no_new_privs and RLIMIT_NPROC.
 * ``userns`` (no root, user namespaces allowed): the same namespaces and mounts inside a user
   namespace, every capability dropped, so the mounts cannot be undone.
 * ``none``: only resource limits and the per-student folder; reported as such.
 
+In ``root`` and ``userns`` modes the kernel is PID 1 of its PID namespace, with its own ``/proc``:
+every process a notebook starts dies with its kernel, and a kernel sees and signals only its own
+processes. In ``root`` mode no process of a submission's earlier kernels may be alive when the next
+one starts, or when the next submission starts (``kill_submission_uids``): they are killed and
+waited for.
 Every mode keeps RLIMIT_AS (set on the worker), RLIMIT_FSIZE and the kernel's death with its worker.
 The network namespace has no interfaces but a loopback that is down: no network at all; the
 worker talks to the kernel over Unix sockets (``KernelManager.transport = "ipc"``).
@@ -33,16 +39,19 @@ from grader.paths import REPO_ROOT
 
 LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
 ZYGOTE_CLIENT = Path(__file__).resolve().parent / "kernel_zygote.py"
-UID_BASE = 61000  # kernels of worker slot i run as uid UID_BASE + i in "root" mode
+# "root" mode: each kernel gets a uid drawn from this range, locked in UID_LOCK_DIR (shared by every
+# grader on the machine), not used by any user, group or live process.
+UID_FIRST, UID_COUNT = 45000, 15000
+UID_LOCK_DIR = "/run/hw3-grader/uids"
 MAX_FILE_BYTES = 2 << 30  # RLIMIT_FSIZE: largest file a kernel may write
 MAX_PROCESSES = 512  # RLIMIT_NPROC of a kernel's uid ("root" mode)
 DESCRIPTIONS = {
-    "root": "separate uid per worker, mount namespace hiding the course, source and other submissions, "
-            "no network, read-only helpers",
-    "userns": "user+mount namespaces hiding the course, source and other submissions, no capabilities, "
-              "no network, read-only helpers (same uid as the grader)",
-    "none": "own folder and resource limits only: student code could read files the grader can read "
-            "and use the network (no namespaces available here)",
+    "root": "a fresh uid per kernel, own PID namespace (nothing outlives the notebook), mount namespace "
+            "hiding the course, source and other submissions, no network, read-only helpers",
+    "userns": "user+PID+mount namespaces hiding the course, source and other submissions, nothing outlives "
+              "the notebook, no capabilities, no network, read-only helpers (same uid as the grader)",
+    "none": "own folder and resource limits only: student code could read files the grader can read, "
+            "use the network and leave processes running (no namespaces available here)",
 }
 
 
@@ -75,7 +84,7 @@ def _probe(mode, course_dir):
         secret.write_text("x")
         keep = scratch / "kept"
         keep.mkdir()
-        cfg = {"mode": mode, "uid": UID_BASE, "hide": [str(course_dir), *standard_hidden()],
+        cfg = {"mode": mode, "uids": uid_spec(scratch), "hide": [str(course_dir), *standard_hidden()],
                "keep": [str(keep), *python_paths()], "probe_hidden": [str(secret)], "cwd": str(keep),
                "chown": [str(keep)], "env": {"HOME": str(keep)}}
         try:
@@ -212,15 +221,44 @@ def _copy_matplotlib_cache(home):
         pass
 
 
-def kernel_config(sandbox, slot, kernel_dir, home, runtime_dir, hide, data_cache=None):
+def uid_spec(runtime_dir):
+    """Where the launcher takes fresh uids from, and the root-only record of the uids a submission's
+    kernels had (in ``runtime_dir/uids``)."""
+    return {"first": UID_FIRST, "count": UID_COUNT, "lock_dir": UID_LOCK_DIR,
+            "record": str(Path(runtime_dir) / "uids" / "record")}
+
+
+def kill_submission_uids(runtime_dir):
+    """Kill every process of the uids a submission's kernels had ("root" mode); returns how many.
+
+    Called when a submission is done, so that nothing of it runs while the next one is graded.
+    """
+    from grader.kernel_launcher import earlier_uids, kill_uid
+
+    record = uid_spec(runtime_dir)["record"]
+    return sum(kill_uid(uid) for uid in earlier_uids(record)) if os.geteuid() == 0 else 0
+
+
+def runtime_folder():
+    """A fresh folder for one submission's kernel connection files, sockets and uid record: short
+    (a Unix socket path has at most 108 bytes) and the grader's alone. Kernels may enter it (0711)
+    to reach their own folder, but not list or write it, so nothing they do can plant a link where
+    the grader writes."""
+    path = Path(tempfile.mkdtemp(prefix="gk-"))
+    os.chmod(path, 0o711)
+    return path
+
+
+def kernel_config(sandbox, kernel_dir, home, runtime_dir, hide, data_cache=None):
     """The launcher's GRADER_SANDBOX settings for one student's kernels.
 
     Args:
         sandbox: Sandbox from ``detect``.
-        slot: worker slot number (picks the uid in "root" mode).
         kernel_dir: the folder the notebooks run in (nbgrader's autograded/<id>/hw3).
         home: a fresh folder for the kernel's HOME, IPython and matplotlib settings.
-        runtime_dir: where the kernel's connection file and sockets live.
+        runtime_dir: a root-only folder for the submission (``runtime_folder``): each kernel's
+            connection file and sockets live in a fresh folder inside it, and the uids its kernels
+            had are recorded there.
         hide: folders student code must not see (course, repository, submissions).
         data_cache: the CIFAR-10 cache folder to show the kernel (``share_data_cache``), or None
             for the instructor's own.
@@ -233,9 +271,9 @@ def kernel_config(sandbox, slot, kernel_dir, home, runtime_dir, hide, data_cache
     env.update(HOME=str(home), MPLCONFIGDIR=str(home / "mpl"), IPYTHONDIR=str(home / "ipython"),
                TMPDIR=str(home / "tmp"), XDG_CACHE_HOME=str(home / "tmp"), JUPYTER_RUNTIME_DIR=str(runtime_dir))
     return {
-        "mode": sandbox.mode, "uid": UID_BASE + slot, "hide": [*hide, *standard_hidden()],
+        "mode": sandbox.mode, "uids": uid_spec(runtime_dir), "hide": [*hide, *standard_hidden()],
         "keep": [str(kernel_dir), str(home), str(runtime_dir), *python_paths()],
         "binds": binds, "readonly": [str(Path(kernel_dir) / "helpers")],
-        "chown": [str(kernel_dir), str(home), str(runtime_dir)],
+        "chown": [str(kernel_dir), str(home)],
         "nproc": MAX_PROCESSES, "fsize": MAX_FILE_BYTES, "cwd": str(kernel_dir), "env": env,
     }

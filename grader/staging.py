@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.intake import UNREADABLE_NOTEBOOK
+from grader import intake
 from grader.paths import ASSIGNMENT_ID
 
 IMPORTABLE_SUFFIXES = {".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dll", ".dylib"}
@@ -22,8 +22,15 @@ def drop_unreadable_notebooks(sub):
 
     A notebook that is not JSON, or is JSON but not a notebook, would otherwise stop
     nbgrader for the whole submission; dropped, it scores 0 and the rest is graded.
+    So is one over ``intake.MAX_NOTEBOOK_BYTES`` (huge attachments or outputs), before it is read.
     """
     for name, path in list(sub.notebooks.items()):
+        size = path.stat().st_size
+        if size > intake.MAX_NOTEBOOK_BYTES:
+            del sub.notebooks[name]
+            sub.add_problem(intake.UNREADABLE_NOTEBOOK, f"{name} is too large to grade ({size >> 20} MiB; "
+                                                        f"the limit is {intake.MAX_NOTEBOOK_BYTES >> 20} MiB)")
+            continue
         try:
             nb = nbformat.read(path, as_version=4)
             if not isinstance(nb.get("cells"), list):
@@ -31,7 +38,7 @@ def drop_unreadable_notebooks(sub):
         except Exception as exc:  # nbformat raises many types for bad input
             del sub.notebooks[name]
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            sub.add_problem(UNREADABLE_NOTEBOOK, f"{name} cannot be read ({reason})")
+            sub.add_problem(intake.UNREADABLE_NOTEBOOK, f"{name} cannot be read ({reason})")
 
 
 def _is_data_file(rel):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent / "kernel_zygote.py"
 START_TIMEOUT_S = 120  # the preload imports PyTorch: seconds on a cold disk
+EXIT_GRACE_S = 5  # how long a finished child's output pipes are still read
 
 
 class Zygote:
@@ -157,13 +158,23 @@ class ForkedProcess:
         return self.returncode is None and self._conn.fileno() >= 0
 
     def communicate(self, timeout=None):
-        """(stdout, stderr) as text once the child exited and closed both; TimeoutExpired after ``timeout`` s."""
+        """(stdout, stderr) as text once the child exited and closed both; TimeoutExpired after ``timeout`` s.
+
+        Once the child has exited (or was killed), its pipes get ``EXIT_GRACE_S`` more: a process it
+        left behind holding them must not keep the caller waiting.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._open or self._waiting_for_exit():
+            if not self._waiting_for_exit():
+                self._exited_at = getattr(self, "_exited_at", None) or time.monotonic()
+                if time.monotonic() - self._exited_at > EXIT_GRACE_S:
+                    self._close_pipes()
+                    break
             waiting = [*self._open, *([self._conn] if self._waiting_for_exit() else [])]
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout)
+            left = 0.5 if left is None else min(left, 0.5)
             for ready in select.select(waiting, [], [], left)[0]:
                 if ready is self._conn:
                     self.returncode = json.loads(self._conn.recv(1 << 20) or b"{}").get("exit", -9)
@@ -174,6 +185,11 @@ class ForkedProcess:
                     os.close(ready)
                     self._open.discard(ready)
         return tuple(b"".join(self._chunks[fd]).decode(errors="replace") for fd in self._order)
+
+    def _close_pipes(self):
+        for fd in self._open:
+            os.close(fd)
+        self._open.clear()
 
     def kill(self):
         """Kill the child: the zygote does, when the connection closes."""

@@ -37,7 +37,7 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
     cache.mkdir()
     (cache / "cifar10.npz").write_text("cached")
     os.chmod(cache / "cifar10.npz", 0o644)
-    cfg = sandbox.kernel_config(box, 0, kernel_dir, course / "work" / "s" / "home", runtime, [str(course)],
+    cfg = sandbox.kernel_config(box, kernel_dir, course / "work" / "s" / "home", runtime, [str(course)],
                                 data_cache=cache)
     gradebook = str(course / "gradebook.db")
     probe = (
@@ -59,7 +59,7 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
     assert seen == {"cwd": str(kernel_dir), "gradebook": False, "uid": seen["uid"], "net": False,
                     "helpers_writable": False, "cache": "cached"}  # the cache is seen, read-only
     if box.mode == "root":
-        assert seen["uid"] == sandbox.UID_BASE
+        assert sandbox.UID_FIRST <= seen["uid"] < sandbox.UID_FIRST + sandbox.UID_COUNT
 
 
 def test_kernels_get_a_data_cache_they_can_read(tmp_path, monkeypatch):
@@ -83,7 +83,7 @@ def test_without_a_sandbox_the_kernel_is_told_the_real_data_folders(tmp_path, mo
     monkeypatch.setenv("HW3_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     (tmp_path / "cache").mkdir()
-    cfg = sandbox.kernel_config(sandbox.detect(tmp_path, "none"), 0, tmp_path / "k", tmp_path / "home",
+    cfg = sandbox.kernel_config(sandbox.detect(tmp_path, "none"), tmp_path / "k", tmp_path / "home",
                                 tmp_path / "rt", [], data_cache=tmp_path / "cache")
     assert cfg["binds"] == []  # no mount namespace: nothing would mount them
     assert cfg["env"]["HW3_DATA_DIR"] == str(tmp_path / "data")

@@ -160,3 +160,151 @@ def test_gradescope_export_folder_maps_submissions_to_students(tmp_path):
     assert [(s.student_id, s.members) for s in subs] == [("3031234", ["bob"]), ("42", [])]
     intake.unpack(subs[1], tmp_path / "out")  # the zip the student uploaded is what gets unpacked
     assert (tmp_path / "out" / "hw3" / "part0_filters.ipynb").exists()
+
+
+def staged_files(folder):
+    """Relative paths of everything under ``folder`` (links included, not followed)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_folder_submission_does_not_follow_a_linked_notebook(tmp_path):
+    canary = tmp_path / "solutions" / "part0_filters.ipynb"  # stands for the grader's source notebook
+    canary.parent.mkdir()
+    canary.write_text('{"cells": [], "canary": "SOLUTION-CANARY"}')
+    folder = tmp_path / "eve"
+    folder.mkdir()
+    (folder / "part0_filters.ipynb").symlink_to(canary)
+    (folder / "notes.txt").write_text("mine")
+    sub = intake.discover([folder])[0]
+    intake.unpack(sub, tmp_path / "out")
+    intake.match_notebooks(sub, ["part0_filters.ipynb"])
+    out = tmp_path / "out"
+    assert staged_files(out) == ["notes.txt"]
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    assert all("SOLUTION-CANARY" not in p.read_text() for p in out.rglob("*") if p.is_file())
+    assert sub.status == intake.MISSING_NOTEBOOK and "part0_filters.ipynb" not in sub.notebooks
+    assert "skipped 1 link in the folder: part0_filters.ipynb" in sub.detail
+
+
+def test_folder_submission_does_not_follow_a_linked_folder(tmp_path):
+    secret = tmp_path / "grader_source"
+    secret.mkdir()
+    (secret / "part0_filters.ipynb").write_text("SOLUTION-CANARY")
+    folder = tmp_path / "class" / "eve"
+    (folder / "hw3").mkdir(parents=True)
+    (folder / "hw3" / "part1_other.ipynb").write_text("{}")
+    (folder / "hw3" / "data").symlink_to(secret, target_is_directory=True)
+    sub = intake.discover([folder.parent])[0]
+    intake.unpack(sub, tmp_path / "out")
+    assert staged_files(tmp_path / "out") == ["hw3", "hw3/part1_other.ipynb"]
+    assert not (tmp_path / "out" / "hw3" / "data").exists()
+    assert sub.status == intake.GRADED and sub.root == tmp_path / "out"
+    assert "skipped 1 link in the folder: hw3/data" in sub.detail
+
+
+def test_folder_submission_skips_a_fifo(tmp_path):
+    import os
+
+    folder = tmp_path / "eve"
+    folder.mkdir()
+    (folder / "part0_filters.ipynb").write_text("{}")
+    os.mkfifo(folder / "pipe")  # opened by a plain copy, it would wait for a writer forever
+    sub = intake.discover([folder])[0]
+    intake.unpack(sub, tmp_path / "out")
+    assert staged_files(tmp_path / "out") == ["part0_filters.ipynb"]
+    assert sub.status == intake.GRADED and "skipped 1 special file in the folder: pipe" in sub.detail
+
+
+def test_folder_over_the_caps_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "MAX_FILE_BYTES", 1000)
+    big = tmp_path / "big"
+    (big / "data").mkdir(parents=True)
+    (big / "part0_filters.ipynb").write_text("{}")
+    (big / "data" / "attachment.bin").write_bytes(b"x" * 1001)
+    sub = intake.discover([big])[0]
+    intake.unpack(sub, tmp_path / "a")
+    assert sub.status == intake.REFUSED_ZIP and sub.root is None and not (tmp_path / "a").exists()
+    assert "folder big refused: 'data/attachment.bin' is larger than" in sub.detail
+    monkeypatch.setattr(intake, "MAX_FILES", 10)
+    many = tmp_path / "many"
+    many.mkdir()
+    (many / "part0_filters.ipynb").write_text("{}")
+    for i in range(12):
+        (many / f"f{i}.txt").write_text("x")
+    sub = intake.discover([many])[0]
+    intake.unpack(sub, tmp_path / "b")
+    assert sub.status == intake.REFUSED_ZIP and sub.root is None
+    assert "folder many refused: at least 11 files (the limit is 10)" in sub.detail
+
+
+def test_folder_caps_count_the_bytes_actually_copied(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(intake, "MAX_TOTAL_BYTES", 1500)
+    monkeypatch.setattr(intake, "MAX_FILE_BYTES", 1200)
+    folder = tmp_path / "carol"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"x" * 1000)
+    (folder / "part0_filters.ipynb").write_bytes(b"x" * 1000)
+    sub = intake.discover([folder])[0]
+    intake.unpack(sub, tmp_path / "a")
+    assert sub.status == intake.REFUSED_ZIP and "folder carol refused: more than" in sub.detail
+    # A file that grows after its size was read: stopped by the bytes actually copied.
+    (folder / "a.bin").write_bytes(b"x" * 1300)
+    (folder / "part0_filters.ipynb").write_text("{}")
+    real_fstat = os.fstat
+
+    def stale_fstat(fd):
+        st = real_fstat(fd)
+        return os.stat_result(st[:6] + (0,) + st[7:10]) if stat.S_ISREG(st.st_mode) else st
+
+    monkeypatch.setattr(os, "fstat", stale_fstat)
+    sub = intake.discover([folder])[0]
+    intake.unpack(sub, tmp_path / "b")
+    monkeypatch.undo()
+    assert sub.status == intake.REFUSED_ZIP and "more bytes than the caps allow" in sub.detail
+
+
+def test_deep_trees_are_cut_in_zips_and_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake, "MAX_DEPTH", 4)
+    deep = "a/b/c/d/e.txt"
+    zpath = make_zip(tmp_path / "eve.zip", {"hw3/part0_filters.ipynb": "{}", deep: "x"})
+    sub = intake.discover([zpath])[0]
+    intake.unpack(sub, tmp_path / "z")
+    assert staged_files(tmp_path / "z") == ["hw3", "hw3/part0_filters.ipynb"]
+    assert "skipped 'a/b/c/d/e.txt' in the zip (nested more than 4 deep)" in sub.detail
+    folder = tmp_path / "mallory"
+    (folder / "a" / "b" / "c" / "d").mkdir(parents=True)
+    (folder / "a" / "b" / "c" / "d" / "e.txt").write_text("x")
+    (folder / "part0_filters.ipynb").write_text("{}")
+    sub = intake.discover([folder])[0]
+    intake.unpack(sub, tmp_path / "f")
+    assert staged_files(tmp_path / "f") == ["part0_filters.ipynb"]
+    assert "skipped 1 file or folder nested too deep in the folder: a/b/c/d" in sub.detail
+
+
+def test_oversized_notebook_is_not_graded_and_the_others_are(tmp_path, monkeypatch):
+    import nbformat
+
+    from grader import staging
+
+    monkeypatch.setattr(intake, "MAX_NOTEBOOK_BYTES", 2000)
+    small = nbformat.writes(nbformat.v4.new_notebook())
+    huge = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("![img](attachment:x.png)")])
+    huge.cells[0].attachments = {"x.png": {"image/png": "A" * 5000}}
+    for origin in ("zip", "folder"):
+        files = {"hw3/part0_filters.ipynb": nbformat.writes(huge), "hw3/part1_other.ipynb": small}
+        if origin == "zip":
+            path = make_zip(tmp_path / "frank.zip", files)
+        else:
+            path = tmp_path / "frank"
+            for name, text in files.items():
+                (path / name).parent.mkdir(parents=True, exist_ok=True)
+                (path / name).write_text(text)
+        sub = intake.discover([path])[0]
+        intake.unpack(sub, tmp_path / origin)
+        intake.match_notebooks(sub, ["part0_filters.ipynb", "part1_other.ipynb"])
+        staging.drop_unreadable_notebooks(sub)
+        assert list(sub.notebooks) == ["part1_other.ipynb"], origin
+        assert sub.status == intake.UNREADABLE_NOTEBOOK
+        assert "part0_filters.ipynb is too large to grade" in sub.detail and "the limit is" in sub.detail

@@ -117,7 +117,7 @@ def test_only_the_grader_s_user_may_ask_for_a_kernel(kernelspec):
     folder = os.path.dirname(kernelspec.socket_path)
     attempt = (
         "import os, socket, sys\n"
-        f"os.setgid({sandbox.UID_BASE + 7}); os.setuid({sandbox.UID_BASE + 7})\n"
+        f"os.setgid({sandbox.UID_FIRST + 7}); os.setuid({sandbox.UID_FIRST + 7})\n"
         "s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n"
         f"try:\n    s.connect({kernelspec.socket_path!r})\nexcept PermissionError:\n    print('refused'); sys.exit()\n"
         "try:\n"
