@@ -344,7 +344,7 @@ def _chown_to_me(path):
             os.lchown(os.path.join(root, name), 0, 0)
 
 
-def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, hide=(), threads=None, zygotes=None):
+def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, threads=None, zygotes=None):
     """Grade one submission end to end; never raises for bad input.
 
     Args:
@@ -353,7 +353,6 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, hi
         notebook_names: the assignment's notebook file names.
         limits: Limits.
         box: sandbox.Sandbox for the kernels (None: detected).
-        hide: more folders the kernel must not see (the submissions' folders).
         threads: math-library threads for its kernels (see ``run_worker``).
         zygotes: the batch's ``grader.zygote.Zygotes``, or None.
     Returns:
@@ -379,7 +378,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, hi
             _submitted_helpers_note(sub)
             staging.stage(sub, work)
             zygotes = zygotes or Zygotes()
-            options = _worker_options(work, sub, box, hide, zygotes.kernel_socket())
+            options = _worker_options(work, sub, box, zygotes.kernel_socket())
             options["feedback_zero"] = deleted  # the worker writes the feedback too, in parallel
             status, detail = run_worker(work, sub.student_id, limits, options, threads, zygotes.worker)
             _events_to_problems(sub, work / "events.jsonl")
@@ -427,13 +426,13 @@ def _shared_cache(out_dir, log=print):
         return _SHARED_CACHES[out_dir]
 
 
-def _worker_options(work, sub, box, hide, zygote=None):
+def _worker_options(work, sub, box, zygote=None):
     """The worker's settings: sandboxed kernelspec, runtime folder for sockets, events file,
     the kernel zygote."""
     runtime = sandbox.runtime_folder()
     kernel_dir = work / "autograded" / sub.student_id / ASSIGNMENT_ID
     out_dir = work.parent.parent
-    cfg = sandbox.kernel_config(box, kernel_dir, work / "home", runtime, [str(out_dir), *map(str, hide)],
+    cfg = sandbox.kernel_config(box, kernel_dir, work / "home", runtime,
                                 data_cache=_shared_cache(out_dir))
     options = {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec", zygote=bool(zygote))),
                "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
@@ -515,7 +514,6 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     if all(key is None or result is not None for key, result in zip(keys, stored, strict=True)):
         zygotes.stop(log)  # everything is resumed: nothing will fork from them
         zygotes = Zygotes()
-    hide = sorted({str(Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent) for p in paths})
     results = {}
     max_points = sum(c.points for c in cells)
 
@@ -523,7 +521,7 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         key = keys[index]
         if stored[index] is not None:
             return index, sub, stored[index], True
-        result = grade_submission(sub, out_dir, names, limits, box, hide, threads, zygotes)
+        result = grade_submission(sub, out_dir, names, limits, box, threads, zygotes)
         if _INTERRUPTED.is_set():
             raise Interrupted()
         if key:

@@ -9,8 +9,9 @@ sandbox described by the JSON in the environment variable ``GRADER_SANDBOX``:
     uids      "root" mode: where fresh uids come from (see ``allocate_uid``): ``first``, ``count``,
               ``lock_dir`` (root-only folder of per-uid lock files, shared by every grader on the
               machine) and ``record`` (root-only file listing the uids this submission's kernels had).
-    hide      folders covered by an empty tmpfs (the course, the repository, other submissions, /tmp).
-    keep      folders made visible again at their own path (the kernel's folder, the interpreter).
+    keep      folders visible, writable, at their own path (the kernel's folder, home, runtime folder).
+    system    folders visible read-only at their own path (the interpreter), besides SYSTEM_PATHS;
+              nothing else of the host is (see ``_build_filesystem``).
     binds     [source, target] pairs mounted read-only (data caches, into the kernel's home).
     readonly  folders remounted read-only (the course's helpers beside the notebook).
     chown     folders given to the kernel's uid before any process of that uid exists ("root" mode);
@@ -237,38 +238,74 @@ def _enter_namespaces(cfg):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
+# What every kernel sees of the host, read-only (links such as /lib -> usr/lib are recreated as links).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
+MNT_DETACH = 2
+RO_FLAGS = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+
+
+def _bind(handle, target, readonly):
+    """Bind the file or folder open as ``handle`` (O_PATH) at ``target`` (made if missing)."""
+    if os.path.isdir(f"/proc/self/fd/{handle}"):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "w").close()
+    _mount(f"/proc/self/fd/{handle}", target, None, MS_BIND | MS_REC)
+    if readonly:
+        _mount(None, target, None, RO_FLAGS)
+
+
 def _build_filesystem(cfg):
-    """Hide, then re-show what the kernel needs, then mount the read-only views."""
-    keep = sorted({os.path.realpath(k) for k in cfg["keep"] if os.path.exists(k)}, key=len)
-    hide = sorted({os.path.realpath(h) for h in cfg["hide"] if os.path.isdir(h)}, key=len)
-    # A kept folder that holds a hidden one would show it again: such a folder is not kept.
-    keep = [k for k in keep if any(_under(k, h) for h in hide) and not any(_under(h, k) for h in hide)]
-    keep = [k for i, k in enumerate(keep) if not any(_under(k, other) for other in keep[:i])]
-    handles = {k: os.open(k, os.O_PATH) for k in keep}  # reach the real folder once it is covered
-    # The same for the read-only views: their sources often sit in hidden folders (a cache in the
-    # instructor's home, the grading folder), which the hiding below would cover.
-    binds = [(os.open(src, os.O_PATH), os.path.isdir(src), target)
-             for src, target in cfg.get("binds", []) if os.path.exists(src)]
-    for h in hide:
-        if os.path.isdir(h):  # not already covered by an earlier (shorter) hidden path
-            _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-    for k in keep:
-        if os.path.isdir(f"/proc/self/fd/{handles[k]}"):
-            os.makedirs(k, exist_ok=True)
-        elif not os.path.exists(k):
-            os.makedirs(os.path.dirname(k), exist_ok=True)
-            open(k, "w").close()
-        _mount(f"/proc/self/fd/{handles[k]}", k, None, MS_BIND | MS_REC)
-        os.close(handles[k])
-    for handle, is_dir, target in binds:
-        os.makedirs(target, exist_ok=True) if is_dir else open(target, "a").close()
-        _mount(f"/proc/self/fd/{handle}", target, None, MS_BIND | MS_REC)
-        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    """An allow-list root: a fresh tmpfs holding only the system folders and Python (read-only), the
+    kernel's own folders (``keep``), the read-only views (``binds``, ``readonly``), a few devices,
+    an empty /tmp and this PID namespace's /proc; the host's root is then detached entirely, so any
+    other path on the host (another copy of the course, other graders' folders) does not exist."""
+    import platform
+
+    # Every source is opened before anything is covered: they often sit in /tmp or a home.
+    sources = []  # (handle, path in the new root, read-only)
+    for path in SYSTEM_PATHS:
+        if os.path.islink(path):
+            continue  # recreated as a link below
+        if os.path.isdir(path):
+            sources.append((os.open(path, os.O_PATH), path, True))
+    for path in sorted({os.path.realpath(p) for p in cfg.get("system", []) if os.path.exists(p)}, key=len):
+        if not any(_under(path, s) for s in SYSTEM_PATHS):
+            sources.append((os.open(path, os.O_PATH), path, True))
+    for path in sorted({os.path.realpath(k) for k in cfg["keep"] if os.path.exists(k)}, key=len):
+        sources.append((os.open(path, os.O_PATH), path, False))
+    for src, target in cfg.get("binds", []):
+        if os.path.exists(src):
+            sources.append((os.open(src, os.O_PATH), target, True))
+    devices = [(os.open(f"/dev/{d}", os.O_PATH), f"/dev/{d}", False) for d in DEVICES if os.path.exists(f"/dev/{d}")]
+    links = {p: os.readlink(p) for p in SYSTEM_PATHS if os.path.islink(p)}
+
+    new_root = "/tmp"  # any folder will do: the tmpfs mounted on it becomes "/"
+    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    for path, target in links.items():
+        os.symlink(target, new_root + path)
+    os.makedirs(new_root + "/tmp", mode=0o1777)
+    _mount("tmpfs", new_root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    for handle, path, readonly in [*sources, *devices]:
+        _bind(handle, new_root + path, readonly)
         os.close(handle)
     for path in cfg.get("readonly", []):
-        if os.path.exists(path):
-            _mount(path, path, None, MS_BIND | MS_REC)
-            _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        if os.path.exists(new_root + path):
+            _mount(new_root + path, new_root + path, None, MS_BIND | MS_REC)
+            _mount(None, new_root + path, None, RO_FLAGS)
+    os.symlink("/proc/self/fd", new_root + "/dev/fd")
+    os.makedirs(new_root + "/proc")
+    _mount("proc", new_root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # this PID namespace's
+    os.chdir(new_root)
+    number = SYS_PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(f"pivot_root: unknown system call number on {platform.machine()}")
+    _call(_libc.syscall(number, b".", b"."), "pivot_root")  # the old root now sits under the new one
+    _call(_libc.umount2(b".", MNT_DETACH), "detach the host's root")
+    os.chdir("/")
 
 
 def _drop_privileges(cfg, uid):
@@ -350,8 +387,6 @@ def enter(cfg, connection_file=None):
         os.close(alive_r)
         if lock_fd is not None:
             os.close(lock_fd)
-        # Its own /proc: only the processes of this namespace exist for the kernel.
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         _build_filesystem(cfg)
     if cfg["mode"] == "root" and cfg.get("nproc") is not None:
         _limits(cfg)  # before the uid change: RLIMIT_NPROC counts the new uid's processes

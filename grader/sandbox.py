@@ -6,10 +6,10 @@ kernelspec of the worker (or by the same code in a kernel forked from the batch'
 ``grader/kernel_zygote.py``). The strongest mode this machine supports is chosen once per batch by
 starting the launcher in probe mode:
 
-* ``root`` (the grader runs as root): new PID, mount and network namespaces; the course folder,
-  the repository (source notebooks, solutions), the submissions, /tmp and the home folder are
-  covered by empty tmpfs mounts; only the kernel's own folder, its home and the Python
-  installation are visible again, the course helpers read-only; then the kernel drops to a fresh
+* ``root`` (the grader runs as root): new PID, mount and network namespaces; an allow-list root
+  (``pivot_root`` onto a tmpfs) with only the system folders and the Python installation
+  read-only, the kernel's own folder, its home, the course helpers and data read-only, an empty
+  /tmp: nothing else of the host exists for the kernel; then the kernel drops to a fresh
   unprivileged uid that no other kernel, batch or user on the machine has (``allocate_uid``), with
   no_new_privs and RLIMIT_NPROC.
 * ``userns`` (no root, user namespaces allowed): the same namespaces and mounts inside a user
@@ -68,14 +68,6 @@ class Sandbox:
         return text + (f" ({self.reason})" if self.reason else "")
 
 
-def standard_hidden():
-    """Folders every kernel loses sight of, whatever the course: the repository, temp folders, home."""
-    hidden = [str(REPO_ROOT), "/tmp", "/var/tmp", "/dev/shm"]
-    if str(Path.home()) not in ("/", ""):
-        hidden.append(str(Path.home()))
-    return hidden
-
-
 def _probe(mode, course_dir):
     """Can the launcher build a ``mode`` sandbox for kernels under ``course_dir``? '' when yes, else why not."""
     scratch = Path(tempfile.mkdtemp(prefix=f"probe-{mode}-", dir=course_dir))
@@ -84,8 +76,8 @@ def _probe(mode, course_dir):
         secret.write_text("x")
         keep = scratch / "kept"
         keep.mkdir()
-        cfg = {"mode": mode, "uids": uid_spec(scratch), "hide": [str(course_dir), *standard_hidden()],
-               "keep": [str(keep), *python_paths()], "probe_hidden": [str(secret)], "cwd": str(keep),
+        cfg = {"mode": mode, "uids": uid_spec(scratch), "keep": [str(keep)], "system": python_paths(),
+               "probe_hidden": [str(secret)], "cwd": str(keep),
                "chown": [str(keep)], "env": {"HOME": str(keep)}}
         try:
             proc = subprocess.run([sys.executable, str(LAUNCHER), "--probe"], capture_output=True, text=True,
@@ -106,7 +98,7 @@ def detect(course_dir, mode="auto"):
     """The strongest sandbox this machine supports for kernels under ``course_dir`` (probed once).
 
     Args:
-        course_dir: the folder the kernels' folders will be in (it is hidden from them).
+        course_dir: the folder the kernels' folders will be in (the probe runs there).
         mode: "auto" (strongest that works), or "root", "userns", "none" to ask for one; a mode
             that does not work here falls back to the next weaker one, with the reason recorded.
     """
@@ -249,7 +241,7 @@ def runtime_folder():
     return path
 
 
-def kernel_config(sandbox, kernel_dir, home, runtime_dir, hide, data_cache=None):
+def kernel_config(sandbox, kernel_dir, home, runtime_dir, data_cache=None):
     """The launcher's GRADER_SANDBOX settings for one student's kernels.
 
     Args:
@@ -259,7 +251,6 @@ def kernel_config(sandbox, kernel_dir, home, runtime_dir, hide, data_cache=None)
         runtime_dir: a root-only folder for the submission (``runtime_folder``): each kernel's
             connection file and sockets live in a fresh folder inside it, and the uids its kernels
             had are recorded there.
-        hide: folders student code must not see (course, repository, submissions).
         data_cache: the CIFAR-10 cache folder to show the kernel (``share_data_cache``), or None
             for the instructor's own.
     """
@@ -271,8 +262,8 @@ def kernel_config(sandbox, kernel_dir, home, runtime_dir, hide, data_cache=None)
     env.update(HOME=str(home), MPLCONFIGDIR=str(home / "mpl"), IPYTHONDIR=str(home / "ipython"),
                TMPDIR=str(home / "tmp"), XDG_CACHE_HOME=str(home / "tmp"), JUPYTER_RUNTIME_DIR=str(runtime_dir))
     return {
-        "mode": sandbox.mode, "uids": uid_spec(runtime_dir), "hide": [*hide, *standard_hidden()],
-        "keep": [str(kernel_dir), str(home), str(runtime_dir), *python_paths()],
+        "mode": sandbox.mode, "uids": uid_spec(runtime_dir),
+        "keep": [str(kernel_dir), str(home), str(runtime_dir)], "system": python_paths(),
         "binds": binds, "readonly": [str(Path(kernel_dir) / "helpers")],
         "chown": [str(kernel_dir), str(home)],
         "nproc": MAX_PROCESSES, "fsize": MAX_FILE_BYTES, "cwd": str(kernel_dir), "env": env,

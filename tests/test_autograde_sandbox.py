@@ -22,8 +22,31 @@ def test_detect_picks_a_working_mode_and_says_what_it_protects(tmp_path):
     assert sandbox.detect(tmp_path, "none").mode == "none"
 
 
+@pytest.fixture
+def course_copy_elsewhere():
+    """A readable copy of a course's source outside /tmp and any home (as an instructor may keep on
+    the grading machine); removed afterwards. None where no such folder can be made."""
+    import shutil
+    import tempfile
+
+    for parent in ("/srv", "/opt", "/var/lib"):
+        try:
+            folder = tempfile.mkdtemp(prefix="hw3-course-copy-", dir=parent)
+        except OSError:
+            continue
+        os.chmod(folder, 0o755)
+        secret = os.path.join(folder, "solutions.ipynb")
+        with open(secret, "w") as f:
+            f.write("### BEGIN SOLUTION")
+        os.chmod(secret, 0o644)
+        yield secret
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    yield None
+
+
 @pytest.mark.parametrize("mode", ["auto", "userns"])
-def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
+def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_elsewhere):
     box = sandbox.detect(tmp_path, mode)
     if box.mode == "none":
         pytest.skip(box.description)
@@ -37,12 +60,13 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
     cache.mkdir()
     (cache / "cifar10.npz").write_text("cached")
     os.chmod(cache / "cifar10.npz", 0o644)
-    cfg = sandbox.kernel_config(box, kernel_dir, course / "work" / "s" / "home", runtime, [str(course)],
-                                data_cache=cache)
+    cfg = sandbox.kernel_config(box, kernel_dir, course / "work" / "s" / "home", runtime, data_cache=cache)
     gradebook = str(course / "gradebook.db")
     probe = (
         "import os, socket, json\n"
         f"out = {{'cwd': os.getcwd(), 'gradebook': os.path.exists({gradebook!r}), 'uid': os.getuid()}}\n"
+        f"out['elsewhere'] = os.path.exists({str(course_copy_elsewhere or '/nonexistent')!r})\n"
+        "out['root'] = sorted(os.listdir('/'))\n"
         "out['cache'] = open(os.path.join(os.environ['HW3_CACHE_DIR'], 'cifar10.npz')).read()\n"
         "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1); out['net'] = True\n"
         "except OSError:\n    out['net'] = False\n"
@@ -56,8 +80,11 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode):
                          env=dict(os.environ, GRADER_SANDBOX=json.dumps(cfg)))
     assert run.returncode == 0, run.stderr[-2000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
+    root = seen.pop("root")
     assert seen == {"cwd": str(kernel_dir), "gradebook": False, "uid": seen["uid"], "net": False,
-                    "helpers_writable": False, "cache": "cached"}  # the cache is seen, read-only
+                    "helpers_writable": False, "cache": "cached", "elsewhere": False}  # the cache is seen, read-only
+    # An allow-list: the system folders, the devices, /proc, /tmp, and the paths down to its own folders.
+    assert not {"home", "srv", "opt", "var", "sys", "boot", "mnt"} & set(root) - {str(kernel_dir).split("/")[1]}, root
     if box.mode == "root":
         assert sandbox.UID_FIRST <= seen["uid"] < sandbox.UID_FIRST + sandbox.UID_COUNT
 
@@ -84,7 +111,7 @@ def test_without_a_sandbox_the_kernel_is_told_the_real_data_folders(tmp_path, mo
     (tmp_path / "data").mkdir()
     (tmp_path / "cache").mkdir()
     cfg = sandbox.kernel_config(sandbox.detect(tmp_path, "none"), tmp_path / "k", tmp_path / "home",
-                                tmp_path / "rt", [], data_cache=tmp_path / "cache")
+                                tmp_path / "rt", data_cache=tmp_path / "cache")
     assert cfg["binds"] == []  # no mount namespace: nothing would mount them
     assert cfg["env"]["HW3_DATA_DIR"] == str(tmp_path / "data")
     assert cfg["env"]["HW3_CACHE_DIR"] == str(tmp_path / "cache")
