@@ -74,7 +74,7 @@ def start_zygote(env_overrides, memory_bytes, log=print, module=None):
     Returns at once (see ``Zygote``): Zygote, or None (with a line to ``log``) when it could not be
     started; processes then start the usual way.
     """
-    # /tmp is hidden from sandboxed kernels, and a Unix socket path must stay short (108 bytes).
+    # /tmp does not exist for sandboxed kernels, and a Unix socket path must stay short (108 bytes).
     folder = tempfile.mkdtemp(prefix="gz-")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(env_overrides)
