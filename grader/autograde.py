@@ -432,8 +432,8 @@ def _worker_options(work, sub, box, zygote=None):
     runtime = sandbox.runtime_folder()
     kernel_dir = work / "autograded" / sub.student_id / ASSIGNMENT_ID
     out_dir = work.parent.parent
-    cfg = sandbox.kernel_config(box, kernel_dir, work / "home", runtime,
-                                data_cache=_shared_cache(out_dir))
+    cfg = sandbox.kernel_config(box, kernel_dir, work / "home", runtime, data_cache=_shared_cache(out_dir),
+                                open_from=out_dir)
     options = {"sandbox": cfg, "spec_root": str(sandbox.write_kernelspec(work / "kernelspec", zygote=bool(zygote))),
                "runtime_dir": str(runtime), "events": str(work / "events.jsonl")}
     if zygote:
@@ -492,12 +492,16 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     # The zygotes preload (seconds of imports) while the grading folder is prepared; stopped below
     # if resuming leaves nothing to grade.
     zygotes = _start_zygotes(options, submissions, workers, threads, limits, log)
+    umask = None  # the grader's own, while it is 077 ("uid" mode)
     try:
         prepare_grading_dir(out_dir)
         _shared_cache(out_dir, log)  # before the workers start: CIFAR-10 decoded at most once, here
         (out_dir / "work").mkdir(exist_ok=True)
         box = sandbox.detect(out_dir / "work", options.sandbox)
         log(f"isolation: {box.description}")
+        if box.mode == "uid":  # no mount namespace: the kernels' uids must find nothing readable here
+            sandbox.restrict_to_root(out_dir, except_for=_shared_cache(out_dir, log))
+            umask = os.umask(0o077)  # and nothing the grader writes later
         names, cells = source_notebook_names(), assignment_cells()
         table = out_dir / "grades.csv"
         this_run = {s.student_id for s in submissions} | {m for s in submissions for m in s.members}
@@ -510,6 +514,8 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
                   for sub, key in zip(submissions, keys, strict=True)]
     except BaseException:
         zygotes.stop(log)
+        if umask is not None:
+            os.umask(umask)
         raise
     if all(key is None or result is not None for key, result in zip(keys, stored, strict=True)):
         zygotes.stop(log)  # everything is resumed: nothing will fork from them
@@ -556,6 +562,8 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         pool.shutdown(wait=True)
         bar.close()
         zygotes.stop(log)
+        if umask is not None:
+            os.umask(umask)
     ordered = [r for i in sorted(results) for r in results[i]]
     write_grades_csv(ordered, cells, table, earlier)
     if options.report:

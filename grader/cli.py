@@ -107,9 +107,10 @@ def add_gradescope_parser(sub):
     p.add_argument("--out", type=Path, default=DEFAULT_BUNDLE, help="zip to write (build; default: %(default)s)")
     p.add_argument("--root", type=Path, default=Path("/autograder"),
                    help="Gradescope root with source/, submission/, results/ (run, prepare; default: %(default)s)")
-    p.add_argument("--min-isolation", choices=["root", "userns", "none"], default="root",
-                   help="weakest kernel sandbox allowed to run student code (run; default: %(default)s, "
-                        "which means userns when not run as root)")
+    p.add_argument("--min-isolation", choices=["root", "userns", "uid", "none"], default="uid",
+                   help="weakest kernel sandbox allowed to run student code (run; default: %(default)s, which "
+                        "grades in a container that refuses namespaces, as Docker's default profile does; "
+                        "without root: userns)")
     p.set_defaults(func=cmd_gradescope)
 # --- end gradescope ---
 
@@ -140,7 +141,7 @@ def build_parser():
                         "'' uses the whole name")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse results of finished, unchanged submissions from an earlier run (default: on)")
-    p.add_argument("--sandbox", choices=["auto", "root", "userns", "none"], default="auto",
+    p.add_argument("--sandbox", choices=["auto", "root", "userns", "uid", "none"], default="auto",
                    help="isolation of student code (default: the strongest this machine allows)")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                    help="write report.html with score distributions, failures and timing (default: on)")

@@ -196,7 +196,8 @@ def build_results(result, cells, autograded_dir, seconds, isolation=""):
         cells: the assignment's GradedCells.
         autograded_dir: folder with the autograded notebooks (``<out>/autograded/<id>/hw3``), or None.
         seconds: wall time of the whole run.
-        isolation: the sandbox description, for the instructor (shown only in ``extra_data``).
+        isolation: the sandbox description, for the instructor in ``extra_data``; its mode (the word
+            before the colon) is also said in ``output``.
     """
     from grader.report import StudentResult
 
@@ -211,7 +212,8 @@ def build_results(result, cells, autograded_dir, seconds, isolation=""):
     public_failures = sum(t["visibility"] == "visible" for t in tests)
     results = {
         "execution_time": int(round(seconds)),
-        "output": _summary(result, cells, autograded_dir, public_failures),
+        "output": _summary(result, cells, autograded_dir, public_failures)
+        + (f"\nIsolation of your code while graded: {isolation.split(':')[0]}" if isolation else ""),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,

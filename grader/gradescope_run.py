@@ -8,22 +8,29 @@ Layout under ROOT (``/autograder`` on Gradescope, any folder in tests):
     ROOT/grading/     the grading folder (made here; ``prepare`` builds it at image build time)
 
 The submission is graded by ``grader.autograde.autograde``, the same engine and settings as local
-grading, with its sandbox: run as root, each kernel runs as an unprivileged uid in namespaces
-that hide ROOT/source and the grading folder. When the sandbox is weaker than ``min_isolation``
-the student's code is not run, and results.json says why (the instructor can lower it).
-results.json is always written, also when the upload is empty, broken or grading fails.
+grading, with its sandbox (``grader.sandbox``): run as root, each kernel runs as a fresh
+unprivileged uid, in namespaces with an allow-list root where the container allows them, else
+("uid" mode, Docker's default profile) without them, ROOT/source, ROOT/submission, ROOT/results,
+``submission_metadata.json`` and the grading folder made root-only first. When the sandbox is
+weaker than ``min_isolation`` the student's code is not run, and results.json says why (the
+instructor can lower it). results.json is always written, also when the upload is empty, broken
+or grading fails, and only once every process of the submission is gone (``autograde`` kills and
+waits for them), into ROOT/results (root's), never through a link.
 """
 
 import json
 import os
 import shutil
+import stat
 import time
 import traceback
 from pathlib import Path
 
 from grader.gradescope_results import build_results, validate
 
-ISOLATION_ORDER = ["none", "userns", "root"]
+ISOLATION_ORDER = ["none", "uid", "userns", "root"]
+# What a kernel must not read in "uid" mode (no mount namespace): made root-only before grading.
+ROOT_ONLY = ("source", "submission", "results", "submission_metadata.json", "grading")
 PREFERRED_ZIP = "hw3_submission.zip"
 _IGNORED = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".DS_Store", "helpers"}
 
@@ -67,13 +74,33 @@ def _isolation_ok(mode, min_isolation):
     return ISOLATION_ORDER.index(mode) >= ISOLATION_ORDER.index(min_isolation)
 
 
-def grade(root, min_isolation="root", sandbox_mode="auto", limits=None, log=print):
+def _hide_from_kernels(root):
+    """Make ROOT's grader-side folders and files root-only (before any kernel exists)."""
+    for name in ROOT_ONLY:
+        path = Path(root) / name
+        if path.exists() and not path.is_symlink():
+            os.chmod(path, path.stat().st_mode & 0o7700)
+
+
+def _write_results(results_dir, results):
+    """results.json, atomically, in a folder that must be root's (when run as root), never through a link."""
+    info = os.lstat(results_dir)
+    if os.geteuid() == 0 and (not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022):
+        raise OSError(f"{results_dir} must be a folder only root can write")
+    tmp = os.path.join(results_dir, f".results.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(results, indent=1))
+    os.replace(tmp, os.path.join(results_dir, "results.json"))
+
+
+def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print):
     """Grade ROOT/submission into ROOT/results/results.json; returns the results dict.
 
     Args:
         root: the Gradescope root (see the module docstring).
-        min_isolation: weakest sandbox mode allowed to run student code ("root", "userns", "none");
-            "root" only applies when running as root (elsewhere "userns" is the strongest).
+        min_isolation: weakest sandbox mode allowed to run student code ("root", "userns", "uid",
+            "none"); "root" and "uid" only apply when running as root (elsewhere "userns" is the strongest).
         sandbox_mode: passed to ``autograde`` ("auto": the strongest that works).
         limits: grader.autograde.Limits (None: the engine's defaults).
         log: progress lines (go to run_autograder's stdout, which only the instructor sees).
@@ -87,6 +114,8 @@ def grade(root, min_isolation="root", sandbox_mode="auto", limits=None, log=prin
     out = grading_dir(root)
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        _hide_from_kernels(root)
     cells = assignment_cells()
     result, autograded, isolation = None, None, ""
     try:
@@ -98,7 +127,7 @@ def grade(root, min_isolation="root", sandbox_mode="auto", limits=None, log=prin
             (out / "work").mkdir(exist_ok=True)
             box = sandbox.detect(out / "work", sandbox_mode)
             isolation = box.description
-            if os.geteuid() != 0 and min_isolation == "root":
+            if os.geteuid() != 0 and min_isolation in ("root", "uid"):
                 min_isolation = "userns"
             if not _isolation_ok(box.mode, min_isolation):
                 from grader.report import StudentResult
@@ -122,10 +151,7 @@ def grade(root, min_isolation="root", sandbox_mode="auto", limits=None, log=prin
                                                               "your instructor has been told")
     results = build_results(result, cells, autograded, time.monotonic() - start, isolation)
     validate(results)
-    target = results_dir / "results.json"
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    tmp.replace(target)
-    log(f"wrote {target}: {sum(t['score'] for t in results['tests']):g}/"
+    _write_results(results_dir, results)
+    log(f"wrote {results_dir / 'results.json'}: {sum(t['score'] for t in results['tests']):g}/"
         f"{sum(t['max_score'] for t in results['tests']):g} points, status {results['extra_data']['status']}")
     return results

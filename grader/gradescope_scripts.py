@@ -38,8 +38,9 @@ chmod -R go-rwx "$SOURCE" /autograder/grading
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this, as root, once per submission, in a fresh container.
-# The grader runs as root; every notebook kernel (the student's code) runs as an unprivileged
-# uid in a sandbox that hides /autograder/source and the grading folder (see grader/sandbox.py).
+# The grader runs as root; every notebook kernel (the student's code) runs as a fresh unprivileged
+# uid that cannot read /autograder/source, the grading folder or results (see grader/sandbox.py);
+# in namespaces with an allow-list root where the container allows them, else ("uid" mode) without.
 set -uo pipefail
 ROOT=${GRADESCOPE_ROOT:-/autograder}
 SOURCE=$ROOT/source
@@ -47,15 +48,16 @@ PYTHON=${GRADESCOPE_PYTHON:-/autograder/venv/bin/python}
 mkdir -p "$ROOT/results"
 if [ "$(id -u)" = 0 ]; then
     chmod -R go-rwx "$SOURCE"  # already so from setup.sh; again, in case the image was changed
-    chown root:root "$ROOT/results" && chmod 755 "$ROOT/results"
+    chown root:root "$ROOT/results" && chmod 700 "$ROOT/results"
 fi
 cd "$SOURCE"
 export PYTHONPATH="$SOURCE"
 export HW3_CACHE_DIR=${HW3_CACHE_DIR:-/autograder/cache}
 export MPLBACKEND=Agg
-# --min-isolation root: refuse to run student code if the kernel sandbox cannot be built;
-# lower it to "none" only if you accept that student code could read the hidden tests.
-"$PYTHON" -m grader gradescope run --root "$ROOT" --min-isolation "${GRADESCOPE_MIN_ISOLATION:-root}"
+# --min-isolation uid: refuse to run student code unless each kernel gets at least a fresh uid that
+# cannot read the hidden tests (what a container with Docker's default profile allows); "root" asks
+# for namespaces too; lower it to "none" only if you accept that student code could read them.
+"$PYTHON" -m grader gradescope run --root "$ROOT" --min-isolation "${GRADESCOPE_MIN_ISOLATION:-uid}"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
     cat > "$ROOT/results/results.json" <<'EOF'
@@ -85,7 +87,11 @@ at once, everything decided by hidden tests after the due date. Written answers 
 autograder score: add a manually graded question for them. The own model's test accuracy,
 measured by the grader, goes to the leaderboard (turn it on in the assignment settings).
 
-If the sandbox cannot be built in the container (no mount namespaces), nothing is run and each
-result says so; set GRADESCOPE_MIN_ISOLATION=none in run_autograder only if you accept that
-student code could then read the hidden tests.
+Each kernel runs as a fresh unprivileged uid; where the container allows namespaces, also in its
+own PID, mount and network namespaces with an allow-list root ("root" isolation), else without
+("uid" isolation, what Docker's default profile allows: the source, grading folder and results
+root-only, every process of the uid killed after each notebook, network isolated only if the
+container allows a network namespace). results.json's output says which ran. If not even that can
+be built, nothing is run and each result says so; set GRADESCOPE_MIN_ISOLATION=none in
+run_autograder only if you accept that student code could then read the hidden tests.
 """

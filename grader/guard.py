@@ -280,9 +280,9 @@ class GuardedExecute(Execute):
             self._contain(((resources or {}).get("metadata") or {}).get("path"))
 
     def _kernel_uids(self):
-        """The uids this submission's kernels had ("root" sandbox; see grader.kernel_launcher)."""
+        """The uids this submission's kernels had ("root" and "uid" sandboxes; see grader.kernel_launcher)."""
         cfg = json.loads(os.environ.get(SANDBOX_ENV) or "{}")
-        if cfg.get("mode") != "root" or os.geteuid() != 0:
+        if cfg.get("mode") not in ("root", "uid") or os.geteuid() != 0:
             return []
         return earlier_uids(cfg["uids"]["record"])
 

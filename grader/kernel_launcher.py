@@ -5,7 +5,9 @@ sandbox described by the JSON in the environment variable ``GRADER_SANDBOX``:
 
     mode      "root": new PID, mount and network namespaces, then a fresh unprivileged uid;
               "userns": the same namespaces inside a user namespace (no root needed), with every
-              capability dropped; "none": only the resource limits.
+              capability dropped; "uid" (root in a container that refuses namespaces, as Docker's
+              default profile does): only the fresh uid, and a network namespace if allowed;
+              "none": only the resource limits.
     uids      "root" mode: where fresh uids come from (see ``allocate_uid``): ``first``, ``count``,
               ``lock_dir`` (root-only folder of per-uid lock files, shared by every grader on the
               machine) and ``record`` (root-only file listing the uids this submission's kernels had).
@@ -14,8 +16,10 @@ sandbox described by the JSON in the environment variable ``GRADER_SANDBOX``:
               nothing else of the host is (see ``_build_filesystem``).
     binds     [source, target] pairs mounted read-only (data caches, into the kernel's home).
     readonly  folders remounted read-only (the course's helpers beside the notebook).
-    chown     folders given to the kernel's uid before any process of that uid exists ("root" mode);
-              the connection file's own folder is given too.
+    chown     folders given to the kernel's uid before any process of that uid exists ("root" and
+              "uid" modes); the connection file's own folder is given too.
+    sticky    "uid" mode: folders that stay root's, writable by the kernel's group, sticky (so the
+              ``readonly`` folders in them, left root's, cannot be replaced).
     nproc, fsize  RLIMIT_NPROC ("root" mode only) and RLIMIT_FSIZE for the kernel.
     env       variables set for the kernel (HOME and friends).
 
@@ -27,8 +31,9 @@ own processes. The parent stays outside as the kernel's *supervisor*: it relays 
 jupyter_client sends, waits for the kernel, makes sure no process of the kernel's uid is left,
 and exits with the kernel's status. Killed, it takes the kernel with it (PR_SET_PDEATHSIG).
 
-``--probe`` does everything but start a kernel, checks that a hidden path is gone, and prints
-"ok" from a fresh interpreter that imported ipykernel inside the sandbox. Any failure exits
+``--probe`` does everything but start a kernel, checks that a hidden path is gone (unreadable, in
+"uid" mode), and prints "ok network" or "ok no network" from a fresh interpreter that imported
+ipykernel inside the sandbox. Any failure exits
 non-zero with the reason on stderr, so a sandbox that cannot be built is never silently replaced
 by a weaker one here; ``grader.sandbox`` picks a mode that works.
 """
@@ -72,10 +77,13 @@ def _under(path, parent):
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def _chown_tree(top, uid):
+def _chown_tree(top, uid, skip=()):
     """Give ``top`` and everything under it to ``uid``, through file descriptors: a link planted
-    by an earlier kernel is changed itself, never followed (``fwalk`` opens no linked folder)."""
-    for _, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
+    by an earlier kernel is changed itself, never followed (``fwalk`` opens no linked folder).
+    Folders in ``skip`` (and what they hold) are left as they are."""
+    skip = {os.path.realpath(p) for p in skip}
+    for root, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
         for name in [*dirs, *files]:
             os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
     fd = os.open(top, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
@@ -85,13 +93,20 @@ def _chown_tree(top, uid):
         os.close(fd)
 
 
-def _chown_file(path, uid):
-    """``path`` (not a link) to ``uid``, by descriptor."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.fchown(fd, uid, uid)
-    finally:
-        os.close(fd)
+def _readable_tree(top):
+    """Folders 0755 and files 0644 under ``top`` (root's), by descriptor; links are not followed."""
+    for _, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
+        for name, mode in [*((d, 0o755) for d in dirs), *((f, 0o644) for f in files)]:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError:  # a link
+                continue
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode) or stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+    os.chmod(top, 0o755)
 
 
 def remove_links(top):
@@ -309,7 +324,7 @@ def _build_filesystem(cfg):
 
 
 def _drop_privileges(cfg, uid):
-    if cfg["mode"] == "root":
+    if cfg["mode"] in ("root", "uid"):
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
@@ -351,47 +366,106 @@ def _kill_quietly(pid, signum):
 
 
 def _take_uid(cfg, connection_file):
-    """"root" mode: a fresh uid, after every earlier kernel of this submission is verified gone;
-    the kernel's folders are given to it while no process of it exists. Returns (uid, lock fd)."""
+    """"root" and "uid" modes: a fresh uid, after every earlier kernel of this submission is verified
+    gone; the kernel's folders are given to it while no process of it exists. Returns (uid, lock fd).
+
+    Without a mount namespace ("uid" mode) the read-only views cannot be mounted: the ``readonly``
+    folders stay root's (not writable by the kernel) and the folders holding them (``sticky``) stay
+    root's too, with the kernel's group allowed to write and the sticky bit set, so the kernel can
+    add files there but cannot rename or replace what root owns (the course's helpers).
+    """
     spec = cfg["uids"]
     for old in earlier_uids(spec["record"]):
         kill_uid(old)
     uid, lock_fd = allocate_uid(spec)
     _remember_uid(spec["record"], uid)
+    keep_roots = cfg.get("readonly", []) if cfg["mode"] == "uid" else []
     for path in cfg.get("chown", []):
         if os.path.lexists(path):
-            _chown_tree(path, uid)
+            _chown_tree(path, uid, skip=keep_roots)
+    if cfg["mode"] == "uid":
+        for path in [*cfg.get("chown", []), *([os.path.dirname(os.path.abspath(connection_file))]
+                                               if connection_file else [])]:
+            why = open_path_to(path, cfg["open_from"]) if _under(os.path.realpath(path), cfg["open_from"]) else ""
+            if why:
+                raise OSError(why)
+        for path in cfg.get("readonly", []):  # root's, readable by all (what root writes here is 0600)
+            if os.path.isdir(path):
+                _readable_tree(path)
+        for path in cfg.get("sticky", []):
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
+            try:
+                os.fchown(fd, 0, uid)
+                os.fchmod(fd, 0o1770)
+            finally:
+                os.close(fd)
     if connection_file:  # its own folder (fresh for each kernel, see grader.guard) holds the sockets
         _chown_tree(os.path.dirname(os.path.abspath(connection_file)), uid)
     return uid, lock_fd
 
 
-def enter(cfg, connection_file=None):
-    """Build the sandbox; returns in the process that is inside it (in "root" and "userns" modes a
-    child, PID 1 of its own PID namespace, while this process becomes its supervisor)."""
-    uid = lock_fd = None
-    if cfg["mode"] == "root":
-        uid, lock_fd = _take_uid(cfg, connection_file)
-    if cfg["mode"] in ("root", "userns"):
-        _enter_namespaces(cfg)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the supervisor dies with the grading worker
-        alive_r, alive_w = os.pipe()  # EOF on alive_r: the supervisor is gone
-        child = os.fork()
-        if child:
-            os.close(alive_r)
-            _supervise(child, uid, lock_fd)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the kernel dies with its supervisor...
-        os.close(alive_w)
-        if select.select([alive_r], [], [], 0)[0]:  # ...which may have died before the line above
-            os._exit(1)
+def open_path_to(path, base):
+    """"uid" mode: let other users traverse (not list) every folder from ``base`` down to ``path``;
+    '' when every folder above ``base`` already allows it, else why the kernels could not reach it.
+    Nothing above ``base`` is changed."""
+    path, base = os.path.realpath(path), os.path.realpath(base)
+    above = [os.path.dirname(base)]
+    while above[-1] != "/":
+        above.append(os.path.dirname(above[-1]))
+    for folder in above:
+        if not os.stat(folder).st_mode & 0o001:
+            return f"{folder} is not traversable by other users (o+x), so kernels could not reach their folders"
+    if not _under(path, base):
+        return f"{path} is not under {base}"
+    parts = os.path.relpath(path, base).split(os.sep)
+    for depth in range(len(parts) + 1):
+        folder = os.path.join(base, *parts[:depth]) if depth else base
+        fd = os.open(folder, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not mode & 0o001:
+                os.fchmod(fd, (mode & 0o7777) | 0o001)
+        finally:
+            os.close(fd)
+    return ""
+
+
+def _split_off_kernel(uid, lock_fd):
+    """Fork: this process becomes the supervisor (``_supervise``, never returns); returns in the child."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the supervisor dies with the grading worker
+    alive_r, alive_w = os.pipe()  # EOF on alive_r: the supervisor is gone
+    child = os.fork()
+    if child:
         os.close(alive_r)
-        if lock_fd is not None:
-            os.close(lock_fd)
+        _supervise(child, uid, lock_fd)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the kernel dies with its supervisor...
+    os.close(alive_w)
+    if select.select([alive_r], [], [], 0)[0]:  # ...which may have died before the line above
+        os._exit(1)
+    os.close(alive_r)
+    if lock_fd is not None:
+        os.close(lock_fd)
+
+
+def enter(cfg, connection_file=None):
+    """Build the sandbox; returns in the process that is inside it (a child, while this process
+    becomes its supervisor, in every mode but "none"; in "root" and "userns" modes the child is
+    PID 1 of its own PID namespace)."""
+    mode, uid, lock_fd = cfg["mode"], None, None
+    if mode in ("root", "uid"):
+        uid, lock_fd = _take_uid(cfg, connection_file)
+    if mode in ("root", "userns"):
+        _enter_namespaces(cfg)
+    elif mode == "uid":
+        _libc.unshare(CLONE_NEWNET)  # no network, where the container allows it (``--probe`` tells)
+    if mode != "none":
+        _split_off_kernel(uid, lock_fd)
+    if mode in ("root", "userns"):
         _build_filesystem(cfg)
-    if cfg["mode"] == "root" and cfg.get("nproc") is not None:
+    if mode in ("root", "uid") and cfg.get("nproc") is not None:
         _limits(cfg)  # before the uid change: RLIMIT_NPROC counts the new uid's processes
-    _drop_privileges(cfg, uid) if cfg["mode"] != "none" else None
-    # RLIMIT_NPROC counts every process of a uid: only meaningful for the kernel's own uid ("root" mode).
+    _drop_privileges(cfg, uid) if mode != "none" else None
+    # RLIMIT_NPROC counts every process of a uid: only meaningful for the kernel's own uid.
     _limits({k: v for k, v in cfg.items() if k != "nproc"})
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grading worker (or supervisor)
     os.environ.update(cfg.get("env", {}))
@@ -399,16 +473,29 @@ def enter(cfg, connection_file=None):
         os.chdir(cfg["cwd"])  # the re-mounted folder, not the covered one
 
 
+def _network_reachable():
+    """Can this process open a socket to anywhere but itself? (A new network namespace has no route.)"""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent; only a route is needed
+        return True
+    except OSError:
+        return False
+
+
 def main(argv):
     cfg = json.loads(os.environ.pop("GRADER_SANDBOX", '{"mode": "none"}'))
     if argv[:1] == ["--probe"]:
         enter(cfg)
-        hidden = [h for h in cfg.get("probe_hidden", []) if os.path.exists(h)]
+        hidden = [h for h in cfg.get("probe_hidden", []) if os.access(h, os.F_OK if cfg["mode"] != "uid" else os.R_OK)]
         if hidden:
             print(f"still visible: {hidden}", file=sys.stderr)
             return 1
+        network = "network" if _network_reachable() else "no network"
         sys.stdout.flush()  # and the interpreter must start in there, with the kernel's package
-        os.execv(sys.executable, [sys.executable, "-c", "import ipykernel; print('ok')"])
+        os.execv(sys.executable, [sys.executable, "-c", f"import ipykernel; print('ok', {network!r})"])
     connection_file = argv[argv.index("-f") + 1]
     enter(cfg, connection_file)
     os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])

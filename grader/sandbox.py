@@ -14,6 +14,12 @@ starting the launcher in probe mode:
   no_new_privs and RLIMIT_NPROC.
 * ``userns`` (no root, user namespaces allowed): the same namespaces and mounts inside a user
   namespace, every capability dropped, so the mounts cannot be undone.
+* ``uid`` (root, but namespaces refused, as in a container with Docker's default seccomp profile and
+  capabilities, e.g. Gradescope's): the fresh uid without namespaces. The grading folder is made
+  root-only (``restrict_to_root``) but for the paths down to each kernel's folders, every process
+  of a kernel's uid is killed after its notebook, the course helpers stay root's in a sticky folder;
+  the kernel sees the rest of the container with an unprivileged user's rights, and has no network
+  only where the container lets it have a network namespace (the probe tells; the description says).
 * ``none``: only resource limits and the per-student folder; reported as such.
 
 In ``root`` and ``userns`` modes the kernel is PID 1 of its PID namespace, with its own ``/proc``:
@@ -29,12 +35,14 @@ worker talks to the kernel over Unix sockets (``KernelManager.transport = "ipc"`
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.kernel_launcher import _under, open_path_to
 from grader.paths import REPO_ROOT
 
 LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
@@ -50,6 +58,9 @@ DESCRIPTIONS = {
             "hiding the course, source and other submissions, no network, read-only helpers",
     "userns": "user+PID+mount namespaces hiding the course, source and other submissions, nothing outlives "
               "the notebook, no capabilities, no network, read-only helpers (same uid as the grader)",
+    "uid": "a fresh uid per kernel without namespaces (refused here): the grading folder root-only, every "
+           "process of the kernel's uid killed after its notebook, read-only helpers; the kernel sees the rest "
+           "of this machine's files as an unprivileged user and can signal nothing but its own processes",
     "none": "own folder and resource limits only: student code could read files the grader can read, "
             "use the network and leave processes running (no namespaces available here)",
 }
@@ -59,36 +70,73 @@ DESCRIPTIONS = {
 class Sandbox:
     """The isolation applied to every kernel of a batch."""
 
-    mode: str  # "root", "userns" or "none"
+    mode: str  # "root", "userns", "uid" or "none"
     reason: str = ""  # why a stronger mode was not used
+    network: bool = False  # whether kernels can reach a network (the probe's finding)
 
     @property
     def description(self):
         text = f"{self.mode}: {DESCRIPTIONS[self.mode]}"
+        if self.mode == "uid":
+            text += "; network: " + ("NOT isolated (the machine refuses network namespaces)" if self.network
+                                     else "none")
         return text + (f" ({self.reason})" if self.reason else "")
 
 
 def _probe(mode, course_dir):
-    """Can the launcher build a ``mode`` sandbox for kernels under ``course_dir``? '' when yes, else why not."""
+    """Can the launcher build a ``mode`` sandbox for kernels under ``course_dir``?
+
+    Returns ('', whether the kernel had a network) when yes, else (why not, None).
+    """
     scratch = Path(tempfile.mkdtemp(prefix=f"probe-{mode}-", dir=course_dir))
     try:
         secret = scratch / "secret"
         secret.write_text("x")
+        os.chmod(secret, 0o600)
         keep = scratch / "kept"
         keep.mkdir()
         cfg = {"mode": mode, "uids": uid_spec(scratch), "keep": [str(keep)], "system": python_paths(),
-               "probe_hidden": [str(secret)], "cwd": str(keep),
+               "probe_hidden": [str(secret)], "cwd": str(keep), "open_from": str(course_dir),
                "chown": [str(keep)], "env": {"HOME": str(keep)}}
+        if mode == "uid":
+            why = open_path_to(str(keep), str(course_dir))
+            if why:
+                return why, None
         try:
             proc = subprocess.run([sys.executable, str(LAUNCHER), "--probe"], capture_output=True, text=True,
                                   timeout=60, env=dict(os.environ, GRADER_SANDBOX=json.dumps(cfg)))
         except (OSError, subprocess.SubprocessError) as exc:
-            return str(exc)
-        if proc.returncode == 0 and proc.stdout.strip() == "ok":
-            return ""
-        return (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]
+            return str(exc), None
+        words = proc.stdout.strip()
+        if proc.returncode == 0 and words in ("ok network", "ok no network"):
+            return "", words == "ok network"
+        return (proc.stderr.strip().splitlines() or ["failed"])[-1][:200], None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def restrict_to_root(folder, except_for=None):
+    """"uid" mode: ``folder`` and everything in it readable and writable by its owner only (root),
+    through descriptors (links are not followed). Done before any kernel of the batch starts.
+
+    ``except_for`` (a folder inside, e.g. the shared CIFAR-10 cache) stays readable by everyone.
+    """
+    for _, dirs, files, dir_fd in os.fwalk(folder, follow_symlinks=False):
+        for name in [*dirs, *files]:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode):
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if stat.S_ISDIR(info.st_mode) else 0),
+                             dir_fd=dir_fd)
+                try:
+                    os.fchmod(fd, info.st_mode & 0o7700)
+                finally:
+                    os.close(fd)
+    os.chmod(folder, os.stat(folder).st_mode & 0o7700)
+    if except_for and _under(os.path.realpath(except_for), os.path.realpath(folder)):
+        open_path_to(str(except_for), str(folder))
+        for entry in Path(except_for).iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, 0o644)
 
 
 _DETECTED = {}
@@ -99,7 +147,7 @@ def detect(course_dir, mode="auto"):
 
     Args:
         course_dir: the folder the kernels' folders will be in (the probe runs there).
-        mode: "auto" (strongest that works), or "root", "userns", "none" to ask for one; a mode
+        mode: "auto" (strongest that works), or "root", "userns", "uid", "none" to ask for one; a mode
             that does not work here falls back to the next weaker one, with the reason recorded.
     """
     course_dir = Path(course_dir).resolve()
@@ -107,15 +155,15 @@ def detect(course_dir, mode="auto"):
     key = (str(course_dir), mode)
     if key in _DETECTED:
         return _DETECTED[key]
-    order = ["root", "userns", "none"]
+    order = ["root", "userns", "uid", "none"]
     candidates = order[order.index(mode):] if mode in order else order
-    if os.geteuid() != 0 and "root" in candidates:
-        candidates.remove("root")
+    if os.geteuid() != 0:
+        candidates = [c for c in candidates if c not in ("root", "uid")]
     reasons = []
     for candidate in candidates:
-        why = "" if candidate == "none" else _probe(candidate, course_dir)
+        why, network = ("", True) if candidate == "none" else _probe(candidate, course_dir)
         if not why:
-            _DETECTED[key] = Sandbox(candidate, "; ".join(reasons))
+            _DETECTED[key] = Sandbox(candidate, "; ".join(reasons), bool(network))
             return _DETECTED[key]
         reasons.append(f"{candidate} unavailable: {why}")
     raise AssertionError("unreachable: mode none always works")
@@ -241,7 +289,7 @@ def runtime_folder():
     return path
 
 
-def kernel_config(sandbox, kernel_dir, home, runtime_dir, data_cache=None):
+def kernel_config(sandbox, kernel_dir, home, runtime_dir, data_cache=None, open_from=None):
     """The launcher's GRADER_SANDBOX settings for one student's kernels.
 
     Args:
@@ -253,18 +301,21 @@ def kernel_config(sandbox, kernel_dir, home, runtime_dir, data_cache=None):
             had are recorded there.
         data_cache: the CIFAR-10 cache folder to show the kernel (``share_data_cache``), or None
             for the instructor's own.
+        open_from: "uid" mode: the root-only folder below which the launcher lets the kernel
+            traverse (not list) the folders down to its own (default: the parent of ``home``).
     """
     home = Path(home)
+    open_from = open_from or home.parent
     for sub in ("mpl", "ipython", "tmp"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     _copy_matplotlib_cache(home)
-    binds, env = _data_binds(home, data_cache, mounts=sandbox.mode != "none")
+    binds, env = _data_binds(home, data_cache, mounts=sandbox.mode in ("root", "userns"))
     env.update(HOME=str(home), MPLCONFIGDIR=str(home / "mpl"), IPYTHONDIR=str(home / "ipython"),
                TMPDIR=str(home / "tmp"), XDG_CACHE_HOME=str(home / "tmp"), JUPYTER_RUNTIME_DIR=str(runtime_dir))
     return {
         "mode": sandbox.mode, "uids": uid_spec(runtime_dir),
         "keep": [str(kernel_dir), str(home), str(runtime_dir)], "system": python_paths(),
         "binds": binds, "readonly": [str(Path(kernel_dir) / "helpers")],
-        "chown": [str(kernel_dir), str(home)],
+        "chown": [str(kernel_dir), str(home)], "sticky": [str(kernel_dir)], "open_from": str(open_from),
         "nproc": MAX_PROCESSES, "fsize": MAX_FILE_BYTES, "cwd": str(kernel_dir), "env": env,
     }

@@ -29,6 +29,8 @@ def _apply_options(options):
         os.environ["JUPYTER_RUNTIME_DIR"] = options["runtime_dir"]
     if options.get("zygote"):
         os.environ["GRADER_ZYGOTE"] = options["zygote"]
+    if options.get("sandbox", {}).get("mode") == "uid":
+        os.umask(0o077)  # no mount namespace: what this worker writes must not be readable by kernels
     if options.get("sandbox"):
         os.environ["JUPYTER_PATH"] = os.pathsep.join(
             p for p in (options["spec_root"], os.environ.get("JUPYTER_PATH", "")) if p)

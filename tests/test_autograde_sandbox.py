@@ -67,6 +67,9 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
         f"out = {{'cwd': os.getcwd(), 'gradebook': os.path.exists({gradebook!r}), 'uid': os.getuid()}}\n"
         f"out['elsewhere'] = os.path.exists({str(course_copy_elsewhere or '/nonexistent')!r})\n"
         "out['root'] = sorted(os.listdir('/'))\n"
+        f"try:\n    os.kill({os.getpid()}, 0); out['signal'] = 'allowed'\n"
+        "except ProcessLookupError:\n    out['signal'] = 'no such process'\n"
+        "except PermissionError:\n    out['signal'] = 'denied'\n"
         "out['cache'] = open(os.path.join(os.environ['HW3_CACHE_DIR'], 'cifar10.npz')).read()\n"
         "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1); out['net'] = True\n"
         "except OSError:\n    out['net'] = False\n"
@@ -82,7 +85,8 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     root = seen.pop("root")
     assert seen == {"cwd": str(kernel_dir), "gradebook": False, "uid": seen["uid"], "net": False,
-                    "helpers_writable": False, "cache": "cached", "elsewhere": False}  # the cache is seen, read-only
+                    "helpers_writable": False, "cache": "cached", "elsewhere": False,  # the cache is seen, read-only
+                    "signal": "no such process"}  # its own PID namespace: the grader's processes do not exist
     # An allow-list: the system folders, the devices, /proc, /tmp, and the paths down to its own folders.
     assert not {"home", "srv", "opt", "var", "sys", "boot", "mnt"} & set(root) - {str(kernel_dir).split("/")[1]}, root
     if box.mode == "root":

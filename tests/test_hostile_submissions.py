@@ -159,6 +159,8 @@ def test_statuses_say_what_happened(graded):
     assert "input_transformers_post" in results["rewrites_test_cells"].detail
     assert "helpers/ differs" in results["ships_helpers"].detail
     assert "Copy of part0_filters (1).ipynb" in results["renamed"].detail
+    assert "test_laplacian_kernel was stopped by the time limit" in results["infinite_loop"].detail
+    assert "test_box_kernel ran out of memory" in results["memory_hog"].detail
 
 
 def test_student_code_cannot_see_or_touch_the_course_when_namespaces_exist(graded):
