@@ -79,12 +79,16 @@ def _under(path, parent):
 
 def _chown_tree(top, uid, skip=()):
     """Give ``top`` and everything under it to ``uid``, through file descriptors: a link planted
-    by an earlier kernel is changed itself, never followed (``fwalk`` opens no linked folder).
+    by an earlier kernel is changed itself, never followed (``fwalk`` opens no linked folder), and
+    a file with a second hard link (possibly to a file of someone else's) is left alone.
     Folders in ``skip`` (and what they hold) are left as they are."""
-    skip = {os.path.realpath(p) for p in skip}
+    top, skip = os.path.realpath(top), {os.path.realpath(p) for p in skip}
     for root, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
         dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
         for name in [*dirs, *files]:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                continue
             os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
     fd = os.open(top, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
     try:
@@ -102,7 +106,8 @@ def _readable_tree(top):
             except OSError:  # a link
                 continue
             try:
-                if stat.S_ISDIR(os.fstat(fd).st_mode) or stat.S_ISREG(os.fstat(fd).st_mode):
+                info = os.fstat(fd)
+                if stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1):
                     os.fchmod(fd, mode)
             finally:
                 os.close(fd)
@@ -110,21 +115,22 @@ def _readable_tree(top):
 
 
 def remove_links(top):
-    """Delete every symbolic link, FIFO, socket and device file under ``top`` (through descriptors,
-    following nothing); returns their paths relative to ``top``. For a folder a kernel wrote in,
-    once no process of that kernel is alive: what the grader then writes or reads there by path is
-    a file it made itself, or a regular file the kernel made."""
+    """Delete every symbolic link, FIFO, socket and device file under ``top``, and every name of a
+    file that has another hard link (through descriptors, following nothing); returns their paths
+    relative to ``top``. For a folder a kernel wrote in, once no process of that kernel is alive:
+    what the grader then writes or reads there by path is a file it made itself, or a regular file
+    that only the kernel's folder names."""
     removed = []
     for root, dirs, files, dir_fd in os.fwalk(top, follow_symlinks=False):
         for name in [*dirs, *files]:
-            mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if not (stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1)):
                 os.unlink(name, dir_fd=dir_fd)
                 removed.append(os.path.relpath(os.path.join(root, name), top))
     return removed
 
 
-# --- fresh uids ("root" mode) ---------------------------------------------------------------------
+# --- fresh uids ("root" and "uid" modes) ---------------------------------------------------------------------
 
 
 def _process_uid(pid):
