@@ -16,8 +16,9 @@ sandbox described by the JSON in the environment variable ``GRADER_SANDBOX``:
               nothing else of the host is (see ``_build_filesystem``).
     binds     [source, target] pairs mounted read-only (data caches, into the kernel's home).
     readonly  folders remounted read-only (the course's helpers beside the notebook).
-    chown     folders given to the kernel's uid before any process of that uid exists ("root" and
-              "uid" modes); the connection file's own folder is given too.
+    chown     the kernel's own folders: links an earlier kernel left there are removed first (it
+              makes mount points there), then ("root" and "uid" modes) they are given to the
+              kernel's uid before any process of that uid exists; so is the connection file's folder.
     sticky    "uid" mode: folders that stay root's, writable by the kernel's group, sticky (so the
               ``readonly`` folders in them, left root's, cannot be replaced).
     nproc, fsize  RLIMIT_NPROC ("root" mode only) and RLIMIT_FSIZE for the kernel.
@@ -383,6 +384,7 @@ def _take_uid(cfg, connection_file):
     spec = cfg["uids"]
     for old in earlier_uids(spec["record"]):
         kill_uid(old)
+    _sweep(cfg)
     uid, lock_fd = allocate_uid(spec)
     _remember_uid(spec["record"], uid)
     keep_roots = cfg.get("readonly", []) if cfg["mode"] == "uid" else []
@@ -436,6 +438,15 @@ def open_path_to(path, base):
     return ""
 
 
+def _sweep(cfg):
+    """Remove the links an earlier kernel of this submission left in the folders this one gets
+    (``remove_links``): the launcher creates mount points there, as root, by path. Called once no
+    process of an earlier kernel is alive, before any of this one exists."""
+    for path in cfg.get("chown", []):
+        if os.path.isdir(path) and not os.path.islink(path):
+            remove_links(path)
+
+
 def _split_off_kernel(uid, lock_fd):
     """Fork: this process becomes the supervisor (``_supervise``, never returns); returns in the child."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the supervisor dies with the grading worker
@@ -460,6 +471,8 @@ def enter(cfg, connection_file=None):
     mode, uid, lock_fd = cfg["mode"], None, None
     if mode in ("root", "uid"):
         uid, lock_fd = _take_uid(cfg, connection_file)
+    if mode == "userns":
+        _sweep(cfg)
     if mode in ("root", "userns"):
         _enter_namespaces(cfg)
     elif mode == "uid":

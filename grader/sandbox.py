@@ -24,9 +24,9 @@ starting the launcher in probe mode:
 
 In ``root`` and ``userns`` modes the kernel is PID 1 of its PID namespace, with its own ``/proc``:
 every process a notebook starts dies with its kernel, and a kernel sees and signals only its own
-processes. In ``root`` mode no process of a submission's earlier kernels may be alive when the next
-one starts, or when the next submission starts (``kill_submission_uids``): they are killed and
-waited for.
+processes. In ``root`` and ``uid`` modes no process of a submission's earlier kernels may be alive
+when the next one starts, or when the next submission starts (``kill_submission_uids``): they are
+killed and waited for.
 Every mode keeps RLIMIT_AS (set on the worker), RLIMIT_FSIZE and the kernel's death with its worker.
 The network namespace has no interfaces but a loopback that is down: no network at all; the
 worker talks to the kernel over Unix sockets (``KernelManager.transport = "ipc"``).
@@ -47,17 +47,18 @@ from grader.paths import REPO_ROOT
 
 LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
 ZYGOTE_CLIENT = Path(__file__).resolve().parent / "kernel_zygote.py"
-# "root" mode: each kernel gets a uid drawn from this range, locked in UID_LOCK_DIR (shared by every
+# "root" and "uid" modes: each kernel gets a uid drawn from this range, locked in UID_LOCK_DIR (shared by every
 # grader on the machine), not used by any user, group or live process.
 UID_FIRST, UID_COUNT = 45000, 15000
 UID_LOCK_DIR = "/run/hw3-grader/uids"
 MAX_FILE_BYTES = 2 << 30  # RLIMIT_FSIZE: largest file a kernel may write
-MAX_PROCESSES = 512  # RLIMIT_NPROC of a kernel's uid ("root" mode)
+MAX_PROCESSES = 512  # RLIMIT_NPROC of a kernel's uid ("root" and "uid" modes)
 DESCRIPTIONS = {
-    "root": "a fresh uid per kernel, own PID namespace (nothing outlives the notebook), mount namespace "
-            "hiding the course, source and other submissions, no network, read-only helpers",
-    "userns": "user+PID+mount namespaces hiding the course, source and other submissions, nothing outlives "
-              "the notebook, no capabilities, no network, read-only helpers (same uid as the grader)",
+    "root": "a fresh uid per kernel, own PID namespace (nothing outlives the notebook), an allow-list "
+            "root (only Python, system folders, its own folders; read-only helpers), no network",
+    "userns": "user+PID+mount namespaces with an allow-list root (only Python, system folders, its own "
+              "folders; read-only helpers), nothing outlives the notebook, no capabilities, no network "
+              "(same uid as the grader)",
     "uid": "a fresh uid per kernel without namespaces (refused here): the grading folder root-only, every "
            "process of the kernel's uid killed after its notebook, read-only helpers; the kernel sees the rest "
            "of this machine's files as an unprivileged user and can signal nothing but its own processes",

@@ -61,6 +61,8 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
     (cache / "cifar10.npz").write_text("cached")
     os.chmod(cache / "cifar10.npz", 0o644)
     cfg = sandbox.kernel_config(box, kernel_dir, course / "work" / "s" / "home", runtime, data_cache=cache)
+    # An earlier kernel of the submission left a link where the launcher mounts the cache view.
+    (course / "work" / "s" / "home" / "cache-ro").symlink_to(tmp_path / "planted")
     gradebook = str(course / "gradebook.db")
     probe = (
         "import os, socket, json\n"
@@ -84,6 +86,7 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
     assert run.returncode == 0, run.stderr[-2000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     root = seen.pop("root")
+    assert not (tmp_path / "planted").exists()
     assert seen == {"cwd": str(kernel_dir), "gradebook": False, "uid": seen["uid"], "net": False,
                     "helpers_writable": False, "cache": "cached", "elsewhere": False,  # the cache is seen, read-only
                     "signal": "no such process"}  # its own PID namespace: the grader's processes do not exist

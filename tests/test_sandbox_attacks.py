@@ -94,9 +94,11 @@ def test_a_link_planted_where_the_grader_writes_is_never_followed(tmp_path):
     assert not (graded / NB).is_symlink() and json.loads((graded / NB).read_text())["cells"]
 
 
-def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, marker_cleanup):
+@pytest.mark.parametrize("preload", [True, False], ids=["forked-kernels", "launched-kernels"])
+def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, marker_cleanup, preload):
     """A detached process (double fork, setsid) holding the worker's output pipes, and a look around:
-    the kernel must see only its own processes and be unable to signal the grader."""
+    the kernel must see only its own processes and be unable to signal the grader. Kernels forked
+    by the zygote and kernels started by the launcher alike."""
     _root_sandbox(tmp_path)
     marker = f"outlive-{os.getpid()}-{time.monotonic_ns()}"
     marker_cleanup.append(marker)
@@ -113,7 +115,7 @@ def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, mark
     cls = tmp_path / "class"
     _attack(cls, "detacher", attack)
     student(cls / "neighbour")
-    results, seconds = _grade(tmp_path, cls, workers=1)
+    results, seconds = _grade(tmp_path, cls, workers=1, preload_kernels=preload)
     assert seconds < 120, f"the batch waited {seconds:.0f} s for a process the notebook left behind"
     assert _pids_with(marker) == [], "a process the notebook started outlived the batch"
     for sid in ("detacher", "neighbour"):
