@@ -147,23 +147,8 @@ if os.uname().machine == "x86_64":
 
 
 def test_default_capabilities_are_dockers():
+    """The set is the one a default ``docker run`` shows as CapEff (checked on Docker 20-28)."""
     assert docker_default.DOCKER_DEFAULT_CAP_MASK == DOCKER_CAPEFF
-    assert docker_default.DOCKER_DEFAULT_CAPS == {
-        "CAP_CHOWN": 0,
-        "CAP_DAC_OVERRIDE": 1,
-        "CAP_FOWNER": 3,
-        "CAP_FSETID": 4,
-        "CAP_KILL": 5,
-        "CAP_SETGID": 6,
-        "CAP_SETUID": 7,
-        "CAP_SETPCAP": 8,
-        "CAP_NET_BIND_SERVICE": 10,
-        "CAP_NET_RAW": 13,
-        "CAP_SYS_CHROOT": 18,
-        "CAP_MKNOD": 27,
-        "CAP_AUDIT_WRITE": 29,
-        "CAP_SETFCAP": 31,
-    }
 
 
 @pytest.mark.parametrize("how", ["wrapper", "preexec_fn"])

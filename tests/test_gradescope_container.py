@@ -23,6 +23,7 @@ from pathlib import Path
 import docker_default
 import pytest
 from test_gradescope import PART0, _part0_student
+from test_sandbox_attacks import _pids_with
 
 from grader.gradescope_bundle import build_bundle, extract_bundle
 from grader.notebook_cells import reference_answers
@@ -85,19 +86,6 @@ _writer = (
 subprocess.Popen([sys.executable, "-c", _writer, os.path.join(ROOT, "results", "results.json"), {marker!r}],
                  start_new_session=True)
 """
-
-
-def _pids_with(marker):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 @pytest.fixture(scope="module")
