@@ -129,7 +129,8 @@ def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, mark
 
 def test_exhausting_the_process_limit_does_not_reach_the_next_student(tmp_path, marker_cleanup):
     """Hundreds of sleeping processes, left behind on purpose: the next student graded (next batch,
-    one worker, as the old fixed per-slot uid shared) still gets a kernel and full marks, and nothing of the first one is left."""
+    one worker: where a fixed uid per worker was shared) still gets a kernel and full marks, and
+    nothing of the first one is left."""
     _root_sandbox(tmp_path)
     duration = f"{100 + os.getpid() % 50}.{time.monotonic_ns() % 10**6:06d}"  # a unique marker
     marker_cleanup.append(duration)
