@@ -23,6 +23,8 @@ The own-design model's test accuracy, as printed by its hidden test, becomes the
 import re
 from pathlib import Path
 
+from grader.trusted_tests import HIDDEN_MARK, PUBLIC_MARK
+
 MAX_MESSAGE = 600
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 OWN_MODEL_NOTEBOOK = "part3_pytorch_cnn"
@@ -117,6 +119,8 @@ def failure(cell):
             continue
         message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
         trace = _ANSI.sub("", "\n".join(output.get("traceback", [])))
+        if trace.startswith((PUBLIC_MARK, HIDDEN_MARK)):  # a verdict of the trusted grader
+            return _clip(message), trace.startswith(PUBLIC_MARK)
         match = _CELL_LINE.search(trace)
         lines = cell.source.splitlines()
         hidden_from = next((i + 1 for i, ln in enumerate(lines) if ln.strip() == HIDDEN_BEGIN), len(lines) + 1)

@@ -31,17 +31,32 @@ import json
 import os
 import tempfile
 import time
+from pathlib import Path
 
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
+from grader import kernel_agent
 from grader.kernel_launcher import earlier_uids, kill_uid, processes_of, remove_links
+from grader.remote import KernelLink, LostContact, TimeLimit
+from grader.trusted_tests import (
+    KERNEL_GRADED_NOTEBOOKS,
+    TrustedNamespace,
+    cell_seed,
+    public_failure_output,
+    public_outputs,
+    run_hidden,
+    split_test_source,
+    verdict_outputs,
+)
 
 EVENTS_ENV = "GRADER_EVENTS_FILE"
 IPC_ENV = "GRADER_KERNEL_IPC"
 SANDBOX_ENV = "GRADER_SANDBOX"
 KERNEL_DIED_NAME = "KernelDied"
+RECOVER_S = 10  # after a time limit: how long the interrupted student code has to give up
 PROTECTED_MODULES = ("numpy", "math", "helpers.checks", "helpers.gradient_check")
 # Rebinding a name imported from these counts as tampering; other rebound names are only noted.
 TOOL_MODULES = ("numpy", "math", "builtins", "scipy", "torch", "helpers.checks", "helpers.gradient_check")
@@ -273,10 +288,14 @@ class GuardedExecute(Execute):
         self._notebook_name = (resources or {}).get("nbgrader", {}).get("notebook", "")
         self._dead = False
         self._guard_ready = False
+        self._trusted = self._notebook_name not in KERNEL_GRADED_NOTEBOOKS
+        self._link = self._namespace = None
         self._last_code_cell = max((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), default=-1)
         try:
             return super().preprocess(nb, resources, km)
         finally:  # the kernel is shut down: make sure all of it is gone before nbgrader writes its folder
+            if self._link is not None:
+                self._link.close()
             self._contain(((resources or {}).get("metadata") or {}).get("path"))
 
     def _kernel_uids(self):
@@ -311,12 +330,17 @@ class GuardedExecute(Execute):
         try:
             if not self._guard_ready:
                 self._install_guard()
+                if self._trusted:
+                    self._install_agent()
                 self._guard_ready = True
             test = _is_test_cell(cell)
             if test:
                 self._check(cell, "before")
             started = time.monotonic()
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            if test and self._trusted:
+                cell, resources = self._grade_test_cell(cell, resources, index)
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
             self._note_limits(cell, time.monotonic() - started)
             if index == self._last_code_cell:
                 self._count_leftovers()
@@ -324,9 +348,80 @@ class GuardedExecute(Execute):
                 cell.outputs.append(_error_output(
                     "GraderTamperingError", "this test cell changed the grader's tools while it ran; it scores 0"))
         except DeadKernelError as exc:
+            if _is_test_cell(cell) and self._trusted:  # what the kernel printed, never a verdict of its own
+                cell.outputs = public_outputs(cell.outputs)[0]
             self._dead = True
             self._record({"cell": cell.metadata.get("nbgrader", {}).get("grade_id"), "index": index,
                           "kernel_died": str(exc)[:300]})
             if cell.cell_type == "code":
                 cell.outputs.append(_error_output(KERNEL_DIED_NAME, "the kernel died while running this cell"))
         return cell, resources
+
+    # --- trusted grading (grader.trusted_tests) --------------------------------------------
+    def _install_agent(self):
+        """Start the agent in the kernel (before any student code) and take its connection."""
+        self._link = KernelLink(os.environ.get(IPC_ENV) or os.environ.get("JUPYTER_RUNTIME_DIR") or None)
+        code = Path(kernel_agent.__file__).read_text(encoding="utf-8")
+        self._kernel_eval(
+            f"(lambda m: (exec(compile({code!r}, '<grader-agent>', 'exec'), m.__dict__), "
+            f"__import__('sys').modules.__setitem__('_grader_agent', m), "
+            f"m.connect({self._link.path!r}, {self._link.token!r}, get_ipython().user_ns))[-1])"
+            f"(__import__('types').ModuleType('_grader_agent'))")
+        if not self._link.accept():
+            raise RuntimeError("the grader could not start its agent in the kernel")
+
+    def _grade_test_cell(self, cell, resources, index):
+        """Public part in the kernel, hidden parts here; the cell's outputs are the verdict."""
+        full = cell.source
+        public, hidden = split_test_source(full)
+        outputs = []
+        if public.strip():
+            cell.source = public
+            try:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            finally:
+                cell.source = full
+            outputs = cell.outputs
+        kept, failure = public_outputs(outputs)
+        if failure:
+            cell.outputs = kept + [public_failure_output(*failure)]
+        else:
+            cell.outputs = kept + self._run_hidden(cell, hidden)
+        return cell, resources
+
+    def _run_hidden(self, cell, hidden):
+        meta = cell.metadata.get("nbgrader", {})
+        if self._namespace is None:
+            self._namespace = TrustedNamespace(self._names, self._link)
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={"a": "__import__('sys').modules['_grader_agent'].serve()"})
+        self._link.deadline = time.monotonic() + (self.timeout or 600)
+        try:
+            self._link.seed(cell_seed(meta.get("grade_id")))
+            printed, exc, value = run_hidden(hidden, self._namespace)
+            self._link.end()
+        except TimeLimit:
+            self._record({"cell": meta.get("grade_id"), "limit": "time", "seconds": self.timeout})
+            self._recover()
+            printed, exc, value = "", TimeoutError(f"your code did not finish within {self.timeout} s"), None
+        except LostContact as exc_lost:
+            if not run_sync(ensure_async)(self.kc.is_alive()):
+                raise DeadKernelError("the kernel died during the hidden tests") from None
+            printed, value = "", None
+            exc = ConnectionError(f"the grader lost contact with your kernel ({exc_lost})")
+        finally:
+            self._link.forget_callbacks()
+            self._link.deadline = None
+        self.wait_for_reply(msg_id)
+        return verdict_outputs(printed, exc, value, meta.get("points", 0))
+
+    def _recover(self):
+        """After a time limit: interrupt the student's code, wait for the agent to give up the
+        request, end serving. A kernel that does not recover is treated as dead."""
+        run_sync(ensure_async)(self.km.interrupt_kernel())
+        self._link.deadline = time.monotonic() + RECOVER_S
+        try:
+            self._link.drain()
+            self._link.end()
+        except (TimeLimit, LostContact):
+            raise DeadKernelError("the kernel did not stop after its time limit") from None

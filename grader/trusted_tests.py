@@ -1,0 +1,163 @@
+"""Hidden tests run here, in the grader's process; the verdict written into the cell is theirs.
+
+A graded test cell has a public part (what the student sees) and hidden parts between
+``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``. When autograding (``grader.guard``):
+
+1. the **public part** runs in the student's kernel, as in the student's own notebook; its
+   printed text is kept for the feedback, and an error there scores the cell 0 (a kernel can
+   only lower its own score that way);
+2. the **hidden parts**, joined in order, run in this process against a ``TrustedNamespace``:
+   Python's builtins, the course's read-only imports (``np``, ``assert_close``, ...) imported
+   here from the grader's own ``helpers``, the definitions of earlier hidden parts of the same
+   notebook, and, for any other name, the student's object in the kernel as a proxy
+   (``grader.remote``). ``_kernel`` is the ``KernelLink`` (``_kernel.namespace()``, ``.module``);
+3. ``verdict_outputs`` turns the outcome into the cell's outputs: the hidden parts' own printed
+   text, then an ``error`` (0 points), a numeric ``execute_result`` (partial credit) or
+   nothing (full points), and a ``VERDICT_MIME`` record of flags for the instructor.
+
+Nothing the kernel prints or emits decides a score, a flag or a leaderboard value: kernel outputs
+are reduced to text and images before the verdict is appended (``public_outputs``).
+"""
+
+import ast
+import builtins
+import contextlib
+import importlib
+import io
+import math
+import zlib
+
+from nbformat import NotebookNode
+
+from grader.kernel_agent import RemoteError
+from grader.remote import LostContact, TimeLimit
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+VERDICT_MIME = "application/vnd.hw3-grader.verdict+json"
+PUBLIC_MARK = "public check: "
+HIDDEN_MARK = "hidden test: "
+MAX_PRINTED = 20_000
+# Notebooks whose test cells still run whole in the kernel (not yet moved to trusted grading).
+KERNEL_GRADED_NOTEBOOKS = frozenset({"part1_batchnorm_dropout", "part2_convolution", "part3_pytorch_cnn"})
+# Outputs of the public part that are kept; their text cannot score (see module doc).
+KEPT_DATA = ("text/plain", "image/png", "image/jpeg")
+
+
+def split_test_source(source):
+    """(public part, hidden parts joined) of a test cell's source; markers dropped."""
+    public, hidden, inside = [], [], False
+    for line in source.splitlines():
+        marker = line.strip()
+        if marker == HIDDEN_BEGIN:
+            inside = True
+        elif marker == HIDDEN_END:
+            inside = False
+        else:
+            (hidden if inside else public).append(line)
+    return "\n".join(public), "\n".join(hidden)
+
+
+class TrustedNamespace(dict):
+    """Globals of a notebook's hidden tests: see the module doc. Builtins win over the kernel's
+    names, so a student's ``abs = lambda x: 0`` never reaches a hidden test."""
+
+    def __init__(self, imports, link):
+        super().__init__(__builtins__=builtins, __name__="__hidden_tests__")
+        self.link = link
+        for name, (module, attribute) in imports.items():
+            try:
+                mod = importlib.import_module(module)
+                self[name] = mod if attribute is None else getattr(mod, attribute)
+            except (ImportError, AttributeError):
+                continue
+        self["_kernel"] = link
+
+    def __missing__(self, name):
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        if name.startswith("__"):
+            raise KeyError(name)
+        return self.link.lookup(name)
+
+
+def cell_seed(grade_id):
+    """The seed the kernel's generators get before a cell's hidden tests (fixed per cell)."""
+    return zlib.crc32(str(grade_id).encode()) % (2**31)
+
+
+def run_hidden(source, namespace):
+    """Run hidden test code; returns (printed text, exception or None, value of a final expression)."""
+    printed = io.StringIO()
+    value = None
+    try:
+        tree = ast.parse(source)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            exec(compile(tree, "<hidden tests>", "exec"), namespace)  # noqa: S102 (the course's own tests)
+            if last is not None:
+                value = eval(compile(ast.Expression(last.value), "<hidden tests>", "eval"), namespace)  # noqa: S307
+    except (TimeLimit, LostContact):
+        raise
+    except BaseException as exc:  # a failed check, or the student's code raised
+        return printed.getvalue(), exc, None
+    return printed.getvalue(), None, value
+
+
+def _error(mark, ename, evalue):
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{mark}{ename}: {evalue}"])
+
+
+def describe(exc):
+    """(ename, evalue) for the student: the check's own message, or what the student's code raised."""
+    if isinstance(exc, RemoteError):
+        return exc.ename, f"your code raised it: {exc.evalue}"
+    if isinstance(exc, AssertionError) and not str(exc):
+        return "AssertionError", "a hidden check failed"
+    return type(exc).__name__, str(exc)[:2000]
+
+
+def public_outputs(outputs):
+    """(kept outputs, (ename, evalue) of the public part's error or None).
+
+    Kept: text streams, and display data reduced to text and images; execute results become
+    text. Errors are not kept as such: the verdict says whether the public part failed."""
+    kept, failure = [], None
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            kept.append(out)
+        elif kind == "error":
+            failure = failure or (str(out.get("ename", "Error")), str(out.get("evalue", "")))
+        elif kind in ("display_data", "execute_result"):
+            data = {k: v for k, v in out.get("data", {}).items() if k in KEPT_DATA}
+            if kind == "execute_result":
+                text = data.get("text/plain", "")
+                if text:
+                    kept.append(NotebookNode(output_type="stream", name="stdout",
+                                             text=f"Out: {''.join(text) if isinstance(text, list) else text}\n"))
+            elif data:
+                kept.append(NotebookNode(output_type="display_data", data=data, metadata={}))
+    return kept, failure
+
+
+def verdict_outputs(printed, exc, value, points, flags=()):
+    """The trusted outputs of a test cell: printed text, then the score-deciding output."""
+    outputs = []
+    if printed:
+        text = printed if len(printed) <= MAX_PRINTED else printed[:MAX_PRINTED] + "\n... (cut)\n"
+        outputs.append(NotebookNode(output_type="stream", name="stdout", text=text))
+    if flags:
+        outputs.append(NotebookNode(output_type="display_data", metadata={},
+                                    data={VERDICT_MIME: {"flags": list(flags)}}))
+    if exc is not None:
+        outputs.append(_error(HIDDEN_MARK, *describe(exc)))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        score = min(max(float(value), 0.0), float(points))
+        outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata={},
+                                    data={"text/plain": repr(score)}))
+    return outputs
+
+
+def public_failure_output(ename, evalue):
+    return _error(PUBLIC_MARK, ename, evalue)
