@@ -383,10 +383,9 @@ class GuardedExecute(Execute):
                 cell.source = full
             outputs = cell.outputs
         kept, failure = public_outputs(outputs)
-        if failure:
-            cell.outputs = kept + [public_failure_output(*failure)]
-        else:
-            cell.outputs = kept + self._run_hidden(cell, hidden)
+        # The hidden part runs even after a public failure: later cells need what it defines.
+        verdict = self._run_hidden(cell, hidden)
+        cell.outputs = kept + ([public_failure_output(*failure)] if failure else verdict)
         return cell, resources
 
     def _run_hidden(self, cell, hidden):

@@ -10,7 +10,8 @@ A graded test cell has a public part (what the student sees) and hidden parts be
    Python's builtins, the course's read-only imports (``np``, ``assert_close``, ...) imported
    here from the grader's own ``helpers``, the definitions of earlier hidden parts of the same
    notebook, and, for any other name, the student's object in the kernel as a proxy
-   (``grader.remote``). ``_kernel`` is the ``KernelLink`` (``_kernel.namespace()``, ``.module``);
+   (``grader.remote``). ``_kernel`` is the ``KernelLink`` (``_kernel.namespace()``, ``.module``)
+   and ``_fetch(proxy)`` the value of a kernel object as plain data;
 3. ``verdict_outputs`` turns the outcome into the cell's outputs: the hidden parts' own printed
    text, then an ``error`` (0 points), a numeric ``execute_result`` (partial credit) or
    nothing (full points), and a ``VERDICT_MIME`` record of flags for the instructor.
@@ -30,7 +31,7 @@ import zlib
 from nbformat import NotebookNode
 
 from grader.kernel_agent import RemoteError
-from grader.remote import LostContact, TimeLimit
+from grader.remote import LostContact, RemoteRef, TimeLimit
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
@@ -39,7 +40,7 @@ PUBLIC_MARK = "public check: "
 HIDDEN_MARK = "hidden test: "
 MAX_PRINTED = 20_000
 # Notebooks whose test cells still run whole in the kernel (not yet moved to trusted grading).
-KERNEL_GRADED_NOTEBOOKS = frozenset({"part1_batchnorm_dropout", "part2_convolution", "part3_pytorch_cnn"})
+KERNEL_GRADED_NOTEBOOKS = frozenset({"part3_pytorch_cnn"})
 # Outputs of the public part that are kept; their text cannot score (see module doc).
 KEPT_DATA = ("text/plain", "image/png", "image/jpeg")
 
@@ -72,6 +73,7 @@ class TrustedNamespace(dict):
             except (ImportError, AttributeError):
                 continue
         self["_kernel"] = link
+        self["_fetch"] = fetch
 
     def __missing__(self, name):
         if hasattr(builtins, name):
@@ -79,6 +81,11 @@ class TrustedNamespace(dict):
         if name.startswith("__"):
             raise KeyError(name)
         return self.link.lookup(name)
+
+
+def fetch(value):
+    """The value of a kernel object (a copy, as plain data); anything else as it is."""
+    return value._value() if isinstance(value, RemoteRef) else value
 
 
 def cell_seed(grade_id):

@@ -1,9 +1,11 @@
 """Run a source notebook's test cells in-process against chosen answers (fast, no kernel).
 
-The grader runs the same code through nbgrader and a kernel; this is for checking, in
-milliseconds per case, that each test cell accepts every correct answer and rejects the
-wrong ones. Cells run in notebook order, as under the grader (later test cells may use what
-earlier hidden tests defined); provided cells other than setup are skipped for speed.
+The grader runs the same code through nbgrader, with the answers in a kernel and the hidden
+tests in its own process (``grader.trusted_tests``); this is for checking, in milliseconds
+per case, that each test cell accepts every correct answer and rejects the wrong ones (run in
+one process, the hidden tests' ``_kernel.namespace()`` is their own globals). Cells run in
+notebook order, as under the grader (later test cells may use what earlier hidden tests
+defined); provided cells other than setup are skipped for speed.
 """
 
 import nbformat
