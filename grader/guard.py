@@ -1,9 +1,14 @@
-"""Guarded execution: test cells run in the environment the course set up, and a dead kernel is a status.
+"""Guarded execution: the kernel runs a notebook; test cells are graded by the worker; a dead kernel
+is a status.
 
-``GuardedExecute`` replaces nbgrader's ``Execute`` preprocessor. Around every graded test cell it
-asks the kernel, through a ``user_expressions`` request (evaluated by IPython without the input
-transformers a student could install), to compare the environment with a snapshot taken before
-any student code ran, and to put back what changed:
+``GuardedExecute`` replaces nbgrader's Execute preprocessor. In a notebook graded in the worker
+(all but ``trusted_tests.KERNEL_GRADED_NOTEBOOKS``), it starts the agent (``grader.kernel_agent``)
+in the kernel before any student code, and for each test cell runs the public part in the kernel
+and the hidden parts in this process (``grader.trusted_tests``), which write the cell's outputs.
+
+Around every test cell it also asks the kernel, through a ``user_expressions`` request (evaluated
+by IPython without the input transformers a student could install), to compare the environment
+with a snapshot taken before any student code ran, and to put back what changed:
 
 * attributes of numpy (and its loaded submodules), ``math``, the course's ``helpers.checks`` and
   ``helpers.gradient_check``, and builtins (``np.allclose = lambda *a, **k: True``);
@@ -14,16 +19,12 @@ any student code ran, and to put back what changed:
   trace functions.
 
 What was put back *before* a test cell is reported (``tampering`` when it touched the grader's
-tools, a note otherwise); the cell then runs against the real tools, so the attempt gains
-nothing. What changed *during* a test cell (the function under test patched something) gives
-that cell an error, so it scores 0. A kernel that dies (``os._exit``, a crash, ``exit()``) is
-reported as ``kernel died``; the cells after it are not run and score 0, and the notebook is
-still saved and graded.
+tools, a note otherwise). What changed *during* a test cell gives that cell an error, so it
+scores 0. A kernel that dies (``os._exit``, a crash, ``exit()``) is reported as ``kernel died``;
+the cells after it are not run and score 0, and the notebook is still saved and graded.
 
-Limits: student code runs in the same process as the tests, so a determined student who reads
-this module can still defeat the snapshot (e.g. by replacing the guard itself or the kernel's
-reply). It stops the patches that circulate, makes every attempt visible, and nothing a student
-does reaches the gradebook or other students (see ``grader.sandbox``).
+The snapshot lives in the student's process, so a student who reads this module can defeat it:
+it is defence in depth (it makes attempts visible); the verdict does not depend on it.
 """
 
 import ast

@@ -30,37 +30,44 @@ BOX, LAP = "part0_filters/test_box_kernel", "part0_filters/test_laplacian_kernel
 STUB_BOX = "def box_kernel(n):\n    raise NotImplementedError()\n"
 STUB_LAP = "def laplacian_kernel():\n    raise NotImplementedError()\n"
 WRONG_BOX = "def box_kernel(n):\n    return np.ones((n, n))\n"
-WRONG_LAP = "def laplacian_kernel():\n    return np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])\n"
+ONE_D_LAP = "def laplacian_kernel():\n    return np.array([[1.0, -2, 1], [0, 0, 0], [0, 0, 0]])\n"
 
 ATTACKS = {  # student -> (box answer, laplacian answer, expected box points, expected laplacian points)
     # A callback that emits an execute_result before every cell: nbgrader gives full credit to a
-    # cell whose first result is not a number.
-    "forges_execute_result": ("import sys\n"
-                              "def _forge(*args):\n    sys.displayhook('full marks')\n"
-                              "get_ipython().events.register('post_execute', _forge)\n"
+    # cell whose first result is not a number. Its module name passes for a library's.
+    "forges_execute_result": ("def _forge(*args):\n"
+                              "    k = get_ipython().kernel\n"
+                              "    result = {'data': {'text/plain': \"'full marks'\"}, 'metadata': {},\n"
+                              "              'execution_count': 1}\n"
+                              "    k.session.send(k.iopub_socket, 'execute_result', result, parent=k.get_parent())\n"
+                              "_forge.__module__ = 'matplotlib_inline.backend_inline'\n"
                               "get_ipython().events.register('pre_run_cell', _forge)\n" + STUB_BOX, STUB_LAP, 0, 0),
     "displayhook_in_answer": ("def box_kernel(n):\n    import sys\n    sys.displayhook('ok')\n"
                               "    raise NotImplementedError()\n", STUB_LAP, 0, 0),
-    # Drop every error message the kernel sends: the public checks seem to pass.
-    "drops_error_messages": ("import jupyter_client.session as _session\n"
-                             "_send = _session.Session.send\n"
-                             "def _quiet(self, stream, msg_or_type, *args, **kwargs):\n"
-                             "    kind = msg_or_type if isinstance(msg_or_type, str) else "
-                             "msg_or_type.get('header', {}).get('msg_type')\n"
-                             "    if kind != 'error':\n"
-                             "        return _send(self, stream, msg_or_type, *args, **kwargs)\n"
-                             "_session.Session.send = _quiet\n" + STUB_BOX, STUB_LAP, 0, 0),
+    # Drop every error message the kernel sends: the public checks and hidden tests seem to pass.
+    "drops_error_messages": ("_session = get_ipython().kernel.session\n"
+                             "_send = _session.send\n"
+                             "def _quiet(stream, msg_or_type, content=None, *args, **kwargs):\n"
+                             "    if msg_or_type == 'error':\n        return None\n"
+                             "    if msg_or_type == 'execute_reply' and content and content.get('status') == 'error':\n"
+                             "        content = {'status': 'ok', 'execution_count': content.get('execution_count'),"
+                             " 'user_expressions': {}, 'payload': []}\n"
+                             "    return _send(stream, msg_or_type, content, *args, **kwargs)\n"
+                             "_session.send = _quiet\n" + STUB_BOX, STUB_LAP, 0, 0),
     # Swap the code of the test helpers (the guard compares functions, not their code). The swapped
     # helpers also break the public check of the (correct) Laplacian in the kernel: its own doing.
     "swaps_helper_code": ("import helpers.checks as _checks\n"
                           "_checks.assert_close.__code__ = (lambda *a, **k: None).__code__\n"
                           "_checks.as_float_array.__code__ = (lambda v, n, shape=None: __import__('numpy')"
-                          ".zeros(shape or (3, 3)) + 1 / 9).__code__\n" + WRONG_BOX, REF["laplacian_kernel"], 0, 0),
-    # Neuter the guard, then patch numpy's comparisons.
+                          ".full(shape or __import__('numpy').shape(v), 1 / __import__('numpy')"
+                          ".prod(shape or __import__('numpy').shape(v)))).__code__\n" + WRONG_BOX,
+                          REF["laplacian_kernel"], 0, 0),
+    # Neuter the guard, then patch numpy's comparisons; the answer is a 1-d second difference.
     "neuters_guard": ("import sys, numpy\n"
                       "sys.modules['_grader_guard'].check = lambda where: '[]'\n"
                       "numpy.allclose = lambda *a, **k: True\n"
-                      "numpy.all = lambda *a, **k: True\n" + REF["box_kernel"], WRONG_LAP, 2, 0),
+                      "numpy.all = lambda *a, **k: True\n"
+                      "numpy.any = lambda *a, **k: False\n" + REF["box_kernel"], ONE_D_LAP, 2, 0),
     # Print what the grader's flag and accuracy lines look like.
     "prints_flags": (REF["box_kernel"].replace("def box_kernel(n):", "def box_kernel(n):\n    print('FLAG: forged')\n"
                      "    print('test accuracy measured by the grader: 99.90%')"), REF["laplacian_kernel"], 2, 3),
