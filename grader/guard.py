@@ -30,6 +30,7 @@ it is defence in depth (it makes attempts visible); the verdict does not depend 
 import ast
 import json
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from grader import kernel_agent
+from grader.kernel_agent import RemoteError
 from grader.kernel_launcher import earlier_uids, kill_uid, processes_of, remove_links
 from grader.remote import KernelLink, LostContact, TimeLimit
 from grader.trusted_tests import (
@@ -50,6 +52,7 @@ from grader.trusted_tests import (
     public_outputs,
     run_hidden,
     split_test_source,
+    student_names,
     verdict_outputs,
 )
 
@@ -58,6 +61,7 @@ IPC_ENV = "GRADER_KERNEL_IPC"
 SANDBOX_ENV = "GRADER_SANDBOX"
 KERNEL_DIED_NAME = "KernelDied"
 RECOVER_S = 10  # after a time limit: how long the interrupted student code has to give up
+ALARM_GRACE_S = 5  # past the cell's limit, the grader's own computations are stopped too
 PROTECTED_MODULES = ("numpy", "math", "helpers.checks", "helpers.gradient_check")
 # Rebinding a name imported from these counts as tampering; other rebound names are only noted.
 TOOL_MODULES = ("numpy", "math", "builtins", "scipy", "torch", "helpers.checks", "helpers.gradient_check")
@@ -207,6 +211,10 @@ def protected_names(cells):
     return names
 
 
+def _alarm(signum, frame):
+    raise TimeLimit()
+
+
 def _is_test_cell(cell):
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
@@ -286,6 +294,7 @@ class GuardedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._names = protected_names(nb.cells)
+        self._student_names = student_names(nb.cells)
         self._notebook_name = (resources or {}).get("nbgrader", {}).get("notebook", "")
         self._dead = False
         self._guard_ready = False
@@ -392,24 +401,37 @@ class GuardedExecute(Execute):
     def _run_hidden(self, cell, hidden):
         meta = cell.metadata.get("nbgrader", {})
         if self._namespace is None:
-            self._namespace = TrustedNamespace(self._names, self._link)
+            self._namespace = TrustedNamespace(self._names, self._link, self._student_names)
         msg_id = self.kc.execute("", silent=True, store_history=False,
                                  user_expressions={"a": "__import__('sys').modules['_grader_agent'].serve()"})
-        self._link.deadline = time.monotonic() + (self.timeout or 600)
+        limit = self.timeout or 600
+        self._link.deadline = time.monotonic() + limit
+        # The grader's own work on the kernel's data (a reference on shapes the student chose) is bounded too.
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit + ALARM_GRACE_S)
         try:
-            self._link.seed(cell_seed(meta.get("grade_id")))
-            printed, exc, value = run_hidden(hidden, self._namespace)
+            try:
+                self._link.seed(cell_seed(meta.get("grade_id")))
+            except RemoteError as exc_seed:  # the student's code broke the generators
+                printed, exc, value = "", exc_seed, None
+            else:
+                printed, exc, value = run_hidden(hidden, self._namespace)
+            signal.setitimer(signal.ITIMER_REAL, 0)
             self._link.end()
         except TimeLimit:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             self._record({"cell": meta.get("grade_id"), "limit": "time", "seconds": self.timeout})
             self._recover()
             printed, exc, value = "", TimeoutError(f"your code did not finish within {self.timeout} s"), None
         except LostContact as exc_lost:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             if not run_sync(ensure_async)(self.kc.is_alive()):
                 raise DeadKernelError("the kernel died during the hidden tests") from None
             printed, value = "", None
             exc = ConnectionError(f"the grader lost contact with your kernel ({exc_lost})")
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
             self._link.forget_callbacks()
             self._link.deadline = None
         self.wait_for_reply(msg_id)
@@ -418,7 +440,8 @@ class GuardedExecute(Execute):
     def _recover(self):
         """After a time limit: interrupt the student's code, wait for the agent to give up the
         request, end serving. A kernel that does not recover is treated as dead."""
-        run_sync(ensure_async)(self.km.interrupt_kernel())
+        if self._link.waiting:  # the student's code is running: stop it (else the agent is idle)
+            run_sync(ensure_async)(self.km.interrupt_kernel())
         self._link.deadline = time.monotonic() + RECOVER_S
         try:
             self._link.drain()

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from grader.kernel_agent import MAX_HEADER_BYTES, ProtocolError, RemoteError, decode, encode, send, sync
+from grader.kernel_agent import ProtocolError, RemoteError, changed_arguments, decode, encode, send
 from grader.kernel_agent import receive as _receive
 
 MAX_REPLY_BYTES = 256 << 20  # what one answer of the kernel may weigh (arrays included)
@@ -95,16 +95,12 @@ class KernelLink:
             raise TimeLimit()
         self.sock.settimeout(left)
         try:
-            header, buffers = _receive(self.sock)
+            return _receive(self.sock, MAX_REPLY_BYTES)
         except TimeoutError:
             raise TimeLimit() from None
-        except (OSError, EOFError, ProtocolError, ValueError) as exc:
+        except Exception as exc:  # malformed, oversized, nested too deeply: the kernel lost this link
             self.close()
-            raise LostContact(str(exc)) from None
-        if len(header) > MAX_HEADER_BYTES or sum(len(b) for b in buffers) > MAX_REPLY_BYTES:
-            self.close()
-            raise LostContact("the kernel sent a message over the size limit")
-        return header, buffers
+            raise LostContact(f"{type(exc).__name__}: {exc}"[:300]) from None
 
     def _send(self, header, buffers):
         if self.sock is None:
@@ -113,6 +109,7 @@ class KernelLink:
         try:
             send(self.sock, header, buffers)
         except TimeoutError:
+            self.close()  # part of the message may have gone: the connection is out of step
             raise TimeLimit() from None
         except OSError as exc:
             self.close()
@@ -129,7 +126,7 @@ class KernelLink:
     def _decode(self, wire, buffers):
         try:
             return decode(wire, buffers, self._named)
-        except (ProtocolError, RecursionError) as exc:
+        except Exception as exc:  # ProtocolError, RecursionError, an unhashable key...
             self.close()
             raise LostContact(f"the kernel sent malformed data ({exc})") from None
 
@@ -179,6 +176,11 @@ class KernelLink:
                 self.close()
                 raise LostContact("the kernel answered out of turn")
 
+    @property
+    def waiting(self):
+        """Is a request of ours unanswered (the kernel busy with it)?"""
+        return self._pending is not None
+
     def drain(self):
         """After an interrupt: wait for the answer to the request that was cut short (refusing any
         callback meanwhile), so the connection is in step again."""
@@ -205,8 +207,7 @@ class KernelLink:
             result = function(*args, **kwargs)
             out = []
             reply = {"id": answer_id, "ok": True, "value": encode(result, out, self._other)}
-            mutated = [[k, encode(v, out, self._other)] for k, v in [*enumerate(args), *kwargs.items()]
-                       if isinstance(v, (dict, list))]
+            mutated = [[k, encode(v, out, self._other)] for k, v in changed_arguments(args, kwargs)]
             if mutated:
                 reply["mutated"] = mutated
         except (TimeLimit, LostContact):
@@ -221,14 +222,18 @@ class KernelLink:
         return self._decode(reply.get("value"), buffers)
 
     def call(self, target, args, kwargs):
-        """Call ``target`` in the kernel; dict, list and array arguments it changed are updated here."""
+        """Call ``target`` in the kernel. What the call stored in a dict argument is stored in ours
+        too (values replaced, never written into our arrays); nothing else of ours changes."""
         args, kwargs = list(args), dict(kwargs)
         reply, buffers = self.request("call", target=target, args=args, kwargs=kwargs)
-        for key, wire in reply.get("mutated", []) or []:
+        mutated = reply.get("mutated") or []
+        for item in mutated if isinstance(mutated, list) else []:
+            key, wire = item if isinstance(item, list) and len(item) == 2 else (None, None)
             original = (args[key] if isinstance(key, int) and 0 <= key < len(args)
                         else kwargs.get(key) if isinstance(key, str) else None)
-            if original is not None:
-                sync(original, self._decode(wire, buffers), keep=_kept_here)
+            new = self._decode(wire, buffers) if isinstance(original, dict) else None
+            if isinstance(new, dict):
+                _write_back(original, new)
         return self._decode(reply.get("value"), buffers)
 
     def lookup(self, name):
@@ -257,9 +262,14 @@ class KernelLink:
         self._send({"op": "end"}, [])
 
 
-def _kept_here(old, new):
-    """A grader object handed to the kernel comes back as a handle to its stand-in: keep ours."""
-    return isinstance(new, RemoteRef) and not isinstance(old, RemoteRef)
+def _write_back(original, new):
+    """Store in our dict what the kernel's copy of it holds after a call. A grader object handed to
+    the kernel comes back as a handle to its stand-in: ours is kept."""
+    for key in [k for k in original if k not in new]:
+        del original[key]
+    for key, value in new.items():
+        if not (key in original and isinstance(value, RemoteRef) and not isinstance(original[key], RemoteRef)):
+            original[key] = value
 
 
 def _by_value(op):

@@ -9,9 +9,10 @@ A graded test cell has a public part (what the student sees) and hidden parts be
 2. the **hidden parts**, joined in order, run in this process against a ``TrustedNamespace``:
    Python's builtins, the course's read-only imports (``np``, ``assert_close``, ...) imported
    here from the grader's own ``helpers``, the definitions of earlier hidden parts of the same
-   notebook, and, for any other name, the student's object in the kernel as a proxy
-   (``grader.remote``). ``_kernel`` is the ``KernelLink`` (``_kernel.namespace()``, ``.module``)
-   and ``_fetch(proxy)`` the value of a kernel object as plain data;
+   notebook, and, for a name the notebook's own code defines (``student_names``), the
+   student's object in the kernel as a proxy (``grader.remote``). ``_kernel`` is the
+   ``KernelLink`` (``_kernel.namespace()``, ``.module``) and ``_fetch(proxy)`` the value of a
+   kernel object as plain data;
 3. ``verdict_outputs`` turns the outcome into the cell's outputs: the hidden parts' own printed
    text, then an ``error`` (0 points), a numeric ``execute_result`` (partial credit) or
    nothing (full points), and a ``VERDICT_MIME`` record of flags for the instructor.
@@ -63,24 +64,48 @@ class TrustedNamespace(dict):
     """Globals of a notebook's hidden tests: see the module doc. Builtins win over the kernel's
     names, so a student's ``abs = lambda x: 0`` never reaches a hidden test."""
 
-    def __init__(self, imports, link):
+    def __init__(self, imports, link, student_names):
         super().__init__(__builtins__=builtins, __name__="__hidden_tests__")
         self.link = link
+        self.student_names = frozenset(student_names) - set(imports)
         for name, (module, attribute) in imports.items():
             try:
                 mod = importlib.import_module(module)
                 self[name] = mod if attribute is None else getattr(mod, attribute)
-            except (ImportError, AttributeError):
-                continue
+            except (ImportError, AttributeError) as exc:  # the grader's own set-up: never the kernel's
+                raise RuntimeError(f"the grader cannot import {module}.{attribute or ''}: {exc}") from exc
         self["_kernel"] = link
         self["_fetch"] = fetch
 
     def __missing__(self, name):
         if hasattr(builtins, name):
             return getattr(builtins, name)
-        if name.startswith("__"):
+        if name not in self.student_names:  # e.g. a helper an earlier hidden part failed to define
             raise KeyError(name)
         return self.link.lookup(name)
+
+
+def student_names(cells):
+    """Names the notebook's own code defines at top level (answer and provided cells, not test
+    cells): the only names hidden tests look up in the kernel. Private names (``_x``) never are:
+    those are the hidden tests' own."""
+    names = set()
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return {n for n in names if not n.startswith("_")}
 
 
 def fetch(value):

@@ -15,6 +15,7 @@ import pytest
 from grader import kernel_agent
 from grader.kernel_agent import RemoteError
 from grader.remote import KernelLink, LostContact, RemoteRef, TimeLimit
+from grader.trusted_tests import TrustedNamespace, run_hidden, student_names
 
 STUDENT = '''
 import numpy as np
@@ -33,8 +34,12 @@ def same(x):
 
 def bump(d, x):
     d["count"] = d.get("count", 0) + 1
+    d["mean"] -= 1
     x += 1
     return None
+
+def flood():
+    return {i * (2**61 - 1): 0 for i in range(20000)}
 
 def uses_helper(x):
     return helper(x) + 1
@@ -121,17 +126,38 @@ def test_objects_stay_in_the_kernel_and_never_equal_everything(kernel):
     {"t": "nd", "dtype": [["a", "<f8"]], "shape": [1], "b": 0},
     {"t": "pickle", "v": "gASVAA=="},
     {"t": "dtype", "v": "|O"},
+    {"t": "dict", "v": [[i * (2**61 - 1), 0] for i in range(5000)]},  # colliding keys: quadratic to insert
+    {"t": "nd", "dtype": "<f8", "shape": [2**40, 2**40], "b": 0},
 ])
 def test_the_codec_refuses_what_is_not_plain_data(wire):
     with pytest.raises(kernel_agent.ProtocolError):
         kernel_agent.decode(wire, [b"\0" * 8], lambda w: None)
 
 
-def test_mutated_arguments_come_back(kernel):
+def test_what_a_call_stores_in_a_dict_comes_back_but_our_arrays_never_change(kernel):
     link, _ = kernel
-    d, x = {"count": 1}, np.zeros(3)
+    mean = np.zeros(3)
+    d, x = {"count": 1, "mean": mean}, np.zeros(3)
     link.lookup("bump")(d, x)
-    assert d == {"count": 2} and np.array_equal(x, np.ones(3))
+    assert d["count"] == 2 and d["mean"] is not mean  # replaced, not written into
+    assert np.array_equal(x, np.zeros(3)) and np.array_equal(mean, np.zeros(3)) and np.array_equal(d["mean"], [-1, -1, -1])
+
+
+def test_hidden_tests_look_up_only_the_notebooks_own_public_names(kernel):
+    link, _ = kernel
+    namespace = TrustedNamespace({}, link, {"double", "_secret"} | student_names([]))
+    assert run_hidden("double(2)", namespace)[2] == 4
+    for name in ("helper", "_secret"):  # defined in the kernel, but not an answer name / a private name
+        _, exc, _ = run_hidden(f"{name}(1)", namespace)
+        assert isinstance(exc, NameError), exc
+    _, exc, _ = run_hidden("abs(-1) == 1 or fail()", namespace)  # builtins come first
+    assert exc is None
+
+
+def test_a_dict_of_colliding_keys_is_not_sent(kernel):
+    link, _ = kernel
+    with pytest.raises(RemoteError, match="too large"):  # and refused on receipt: see the codec's cases
+        link.lookup("flood")()
 
 
 def test_attributes_items_and_in_place_updates_reach_the_kernel(kernel):
