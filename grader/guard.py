@@ -43,6 +43,7 @@ from nbgrader.preprocessors import Execute
 from grader import kernel_agent
 from grader.kernel_agent import RemoteError
 from grader.kernel_launcher import earlier_uids, kill_uid, processes_of, remove_links
+from grader.notebook_cells import code_tree
 from grader.remote import KernelLink, LostContact, TimeLimit
 from grader.trusted_tests import (
     KERNEL_GRADED_NOTEBOOKS,
@@ -192,12 +193,8 @@ def protected_names(cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("locked") or meta.get("solution") or meta.get("grade"):
             continue
-        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
+        tree = code_tree(cell)
+        for node in ast.walk(tree) if tree else []:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:

@@ -60,6 +60,17 @@ def graded_cells(notebook_path):
     ]
 
 
+def code_tree(cell):
+    """The AST of a code cell's source without its magics (``%``, ``!`` lines), or None."""
+    import ast
+
+    code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
 def region_lines(source, begin, end):
     """Lines strictly between ``begin`` and ``end`` marker lines (all such regions)."""
     lines, inside = [], False

@@ -32,10 +32,9 @@ import zlib
 from nbformat import NotebookNode
 
 from grader.kernel_agent import RemoteError
+from grader.notebook_cells import HIDDEN_BEGIN, HIDDEN_END, code_tree, region_lines, strip_regions
 from grader.remote import LostContact, RemoteRef, TimeLimit
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
 VERDICT_MIME = "application/vnd.hw3-grader.verdict+json"
 PUBLIC_MARK = "public check: "
 HIDDEN_MARK = "hidden test: "
@@ -48,16 +47,7 @@ KEPT_DATA = ("text/plain", "image/png", "image/jpeg")
 
 def split_test_source(source):
     """(public part, hidden parts joined) of a test cell's source; markers dropped."""
-    public, hidden, inside = [], [], False
-    for line in source.splitlines():
-        marker = line.strip()
-        if marker == HIDDEN_BEGIN:
-            inside = True
-        elif marker == HIDDEN_END:
-            inside = False
-        else:
-            (hidden if inside else public).append(line)
-    return "\n".join(public), "\n".join(hidden)
+    return strip_regions(source).rstrip("\n"), "\n".join(region_lines(source, HIDDEN_BEGIN, HIDDEN_END))
 
 
 class TrustedNamespace(dict):
@@ -94,12 +84,8 @@ def student_names(cells):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
-        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        for node in tree.body:
+        tree = code_tree(cell)
+        for node in tree.body if tree else []:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
