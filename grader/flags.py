@@ -1,20 +1,16 @@
 """What the hidden tests flag for the instructor's attention, gathered into the grade table.
 
 A hidden test that notices something a score cannot express (e.g. a model record claiming a
-higher accuracy than the grader measures) raises a flag. Where hidden tests run in the grader
-(``grader.trusted_tests``), flags travel in the verdict output the grader writes
-(``VERDICT_MIME``), which nothing the kernel prints can produce. In notebooks still graded in
-the kernel (``KERNEL_GRADED_NOTEBOOKS``), a flag is a printed line starting with ``FLAG:`` in a
-graded cell.
+higher accuracy than the grader measures) raises a flag (``Verdict.flag``). Flags travel in the
+verdict output the grader writes into the cell (``VERDICT_MIME``), which nothing the kernel
+prints or emits can produce.
 """
 
 from pathlib import Path
 
 import nbformat
 
-from grader.trusted_tests import KERNEL_GRADED_NOTEBOOKS, VERDICT_MIME
-
-FLAG_PREFIX = "FLAG:"
+from grader.trusted_tests import verdict_record
 
 
 def flags_in_notebook(path):
@@ -24,17 +20,9 @@ def flags_in_notebook(path):
     except Exception:  # an unreadable output notebook has no flags to report
         return []
     found = []
-    printed_flags = Path(path).stem in KERNEL_GRADED_NOTEBOOKS
     for cell in nb.cells:
-        if cell.cell_type != "code" or not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-            continue
-        for out in cell.get("outputs", []):
-            verdict = out.get("data", {}).get(VERDICT_MIME) if out.get("output_type") == "display_data" else None
-            if isinstance(verdict, dict):
-                found += [str(f) for f in verdict.get("flags", [])]
-            elif printed_flags and out.get("output_type") == "stream":
-                found += [line[len(FLAG_PREFIX):].strip() for line in out.get("text", "").splitlines()
-                          if line.startswith(FLAG_PREFIX)]
+        if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            found += [str(f) for f in verdict_record(cell).get("flags", [])]
     return found
 
 

@@ -17,18 +17,19 @@ shows, and when:
 Messages are the exception's last line (as in ``grader.feedback``), never a traceback (which
 would quote the hidden line), cut to ``MAX_MESSAGE`` characters. Written answers are not tests:
 they are graded by hand in a separate Gradescope question, and ``output`` says so.
-The own-design model's test accuracy, as printed by its hidden test, becomes the leaderboard.
+The own-design model's test accuracy, as the grader measured it (``OWN_MODEL_MEASURE`` in the
+verdict its hidden test wrote, never printed text), becomes the leaderboard.
 """
 
 import re
 from pathlib import Path
 
-from grader.trusted_tests import HIDDEN_MARK, PUBLIC_MARK
+from grader.trusted_tests import HIDDEN_MARK, PUBLIC_MARK, verdict_record
 
 MAX_MESSAGE = 600
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 OWN_MODEL_NOTEBOOK = "part3_pytorch_cnn"
-ACCURACY_LINE = re.compile(r"test accuracy measured by the grader:\s*([0-9]+(?:\.[0-9]+)?)\s*%")
+OWN_MODEL_MEASURE = "own_model_accuracy"  # the name its hidden test measures it under, in %
 LEADERBOARD_NAME = "Own model: test accuracy (%)"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell\s*In\s*\[\d+\],\s*line (\d+)")
@@ -160,12 +161,12 @@ def cell_test(graded_cell, score, executed):
 
 
 def own_model_accuracy(autograded_dir):
-    """The own-design model's test accuracy (%) printed by its hidden test, or None."""
+    """The own-design model's test accuracy (%) measured by the grader, or None."""
     path = Path(autograded_dir) / f"{OWN_MODEL_NOTEBOOK}.ipynb"
     for cell in _test_cells(path).values():
-        match = ACCURACY_LINE.search(_stream_text(cell))
-        if match:
-            return float(match.group(1))
+        value = verdict_record(cell).get("measured", {}).get(OWN_MODEL_MEASURE)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return round(float(value), 2)
     return None
 
 

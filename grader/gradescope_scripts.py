@@ -23,12 +23,13 @@ TORCH_PIN=$(grep -E '^torch==' "$SOURCE/requirements.txt" | awk '{print $1}')
 "$VENV/bin/pip" install --no-cache-dir "$TORCH_PIN" --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/pip" install --no-cache-dir -r "$SOURCE/requirements.txt"
 
-# CIFAR-10, decoded once into the image; kernels get a read-only view of it.
+# CIFAR-10, decoded once into the image. It holds the test labels: root only. Each run gives the
+# kernels a copy without them (grader.sandbox.share_data_cache).
 mkdir -p /autograder/cache
 cd "$SOURCE"
 HW3_CACHE_DIR=/autograder/cache PYTHONPATH="$SOURCE" "$VENV/bin/python" -c \
     "from helpers.data import load_cifar10; load_cifar10(progress=False)"
-chmod -R a+rX /autograder/cache
+chmod -R go-rwx /autograder/cache
 
 # The grading folder (nbgrader gradebook and release) for this source, built once.
 PYTHONPATH="$SOURCE" HW3_CACHE_DIR=/autograder/cache "$VENV/bin/python" -m grader gradescope prepare --root /autograder
@@ -47,7 +48,7 @@ SOURCE=$ROOT/source
 PYTHON=${GRADESCOPE_PYTHON:-/autograder/venv/bin/python}
 mkdir -p "$ROOT/results"
 if [ "$(id -u)" = 0 ]; then
-    chmod -R go-rwx "$SOURCE"  # already so from setup.sh; again, in case the image was changed
+    chmod -R go-rwx "$SOURCE" "${HW3_CACHE_DIR:-/autograder/cache}"  # as setup.sh left them; again, in case
     chown root:root "$ROOT/results" && chmod 700 "$ROOT/results"
 fi
 cd "$SOURCE"

@@ -1,8 +1,7 @@
 """Guarded execution: the kernel runs a notebook; test cells are graded by the worker; a dead kernel
 is a status.
 
-``GuardedExecute`` replaces nbgrader's Execute preprocessor. In a notebook graded in the worker
-(all but ``trusted_tests.KERNEL_GRADED_NOTEBOOKS``), it starts the agent (``grader.kernel_agent``)
+``GuardedExecute`` replaces nbgrader's Execute preprocessor. It starts the agent (``grader.kernel_agent``)
 in the kernel before any student code, and for each test cell runs the public part in the kernel
 and the hidden parts in this process (``grader.trusted_tests``), which write the cell's outputs.
 
@@ -46,8 +45,8 @@ from grader.kernel_launcher import earlier_uids, kill_uid, processes_of, remove_
 from grader.notebook_cells import code_tree
 from grader.remote import KernelLink, LostContact, TimeLimit
 from grader.trusted_tests import (
-    KERNEL_GRADED_NOTEBOOKS,
     TrustedNamespace,
+    Verdict,
     cell_seed,
     public_failure_output,
     public_outputs,
@@ -55,6 +54,7 @@ from grader.trusted_tests import (
     split_test_source,
     student_names,
     verdict_outputs,
+    without_verdicts,
 )
 
 EVENTS_ENV = "GRADER_EVENTS_FILE"
@@ -295,7 +295,6 @@ class GuardedExecute(Execute):
         self._notebook_name = (resources or {}).get("nbgrader", {}).get("notebook", "")
         self._dead = False
         self._guard_ready = False
-        self._trusted = self._notebook_name not in KERNEL_GRADED_NOTEBOOKS
         self._link = self._namespace = None
         self._last_code_cell = max((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), default=-1)
         try:
@@ -337,17 +336,18 @@ class GuardedExecute(Execute):
         try:
             if not self._guard_ready:
                 self._install_guard()
-                if self._trusted:
-                    self._install_agent()
+                self._install_agent()
                 self._guard_ready = True
             test = _is_test_cell(cell)
             if test:
                 self._check(cell, "before")
             started = time.monotonic()
-            if test and self._trusted:
+            if test:
                 cell, resources = self._grade_test_cell(cell, resources, index)
             else:
                 cell, resources = super().preprocess_cell(cell, resources, index)
+                if cell.cell_type == "code":
+                    cell.outputs = without_verdicts(cell.outputs)
             self._note_limits(cell, time.monotonic() - started)
             if index == self._last_code_cell:
                 self._count_leftovers()
@@ -355,8 +355,10 @@ class GuardedExecute(Execute):
                 cell.outputs.append(_error_output(
                     "GraderTamperingError", "this test cell changed the grader's tools while it ran; it scores 0"))
         except DeadKernelError as exc:
-            if _is_test_cell(cell) and self._trusted:  # what the kernel printed, never a verdict of its own
+            if _is_test_cell(cell):  # what the kernel printed, never a verdict of its own
                 cell.outputs = public_outputs(cell.outputs)[0]
+            elif cell.cell_type == "code":
+                cell.outputs = without_verdicts(cell.outputs)
             self._dead = True
             self._record({"cell": cell.metadata.get("nbgrader", {}).get("grade_id"), "index": index,
                           "kernel_died": str(exc)[:300]})
@@ -399,6 +401,7 @@ class GuardedExecute(Execute):
         meta = cell.metadata.get("nbgrader", {})
         if self._namespace is None:
             self._namespace = TrustedNamespace(self._names, self._link, self._student_names)
+        verdict = self._namespace["_verdict"] = Verdict()
         msg_id = self.kc.execute("", silent=True, store_history=False,
                                  user_expressions={"a": "__import__('sys').modules['_grader_agent'].serve()"})
         limit = self.timeout or 600
@@ -432,7 +435,7 @@ class GuardedExecute(Execute):
             self._link.forget_callbacks()
             self._link.deadline = None
         self.wait_for_reply(msg_id)
-        return verdict_outputs(printed, exc, value, meta.get("points", 0))
+        return verdict_outputs(printed, exc, value, meta.get("points", 0), verdict)
 
     def _recover(self):
         """After a time limit: interrupt the student's code, wait for the agent to give up the

@@ -22,7 +22,7 @@ sandbox described by the JSON in the environment variable ``GRADER_SANDBOX``:
     sticky    "uid" mode: folders that stay root's, writable by the kernel's group, sticky (so the
               ``readonly`` folders in them, left root's, cannot be replaced).
     nproc, fsize  RLIMIT_NPROC ("root" mode only) and RLIMIT_FSIZE for the kernel.
-    env       variables set for the kernel (HOME and friends).
+    env       variables set for the kernel (HOME and friends); null unsets one.
 
 In "root" and "userns" modes the launcher forks once it has entered the namespaces: the child is
 PID 1 of a new PID namespace with its own ``/proc`` and becomes the kernel; every process it
@@ -487,7 +487,11 @@ def enter(cfg, connection_file=None):
     # RLIMIT_NPROC counts every process of a uid: only meaningful for the kernel's own uid.
     _limits({k: v for k, v in cfg.items() if k != "nproc"})
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grading worker (or supervisor)
-    os.environ.update(cfg.get("env", {}))
+    for name, value in cfg.get("env", {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     if cfg.get("cwd"):
         os.chdir(cfg["cwd"])  # the re-mounted folder, not the covered one
 

@@ -201,54 +201,48 @@ def write_kernelspec(spec_root, zygote=False):
 
 
 def share_data_cache(out_dir, log=print):
-    """A CIFAR-10 cache folder that every sandboxed kernel can read; None if there is no CIFAR-10.
+    """The CIFAR-10 cache folder that every sandboxed kernel reads; None if there is no CIFAR-10.
 
-    The kernels run as other users with empty homes: a cache they cannot read (or none) makes each
-    Part 3 kernel decode the 60,000 images again, 6 s per submission. So the data is loaded here
-    once (which builds the instructor's cache from ``HW3_DATA_DIR`` or the download), and a cache
-    file that only its owner may read is copied, readable, into ``out_dir/data-cache``.
+    It holds every image and the training labels, but not the test labels
+    (``helpers.data.write_grading_cache``): the grader measures test accuracy itself, in its own
+    process, and a kernel that could read the labels could fake its model's predictions. The
+    data is loaded here once (which builds the instructor's cache from ``HW3_DATA_DIR`` or the
+    download) and written, readable by the kernels' users, to ``out_dir/data-cache``; without it
+    each Part 3 kernel would decode the 60,000 images again.
     """
-    from helpers.data import CACHE_NAME, default_cache_dir, load_cifar10
+    from helpers.data import CACHE_NAME, default_cache_dir, load_cifar10, write_grading_cache
 
     try:
-        load_cifar10(progress=False)
+        data = load_cifar10(progress=False)
     except Exception as exc:  # no data anywhere: Part 3's accuracy tests will say so, per student
         log(f"note: CIFAR-10 is not available to the grader ({str(exc).splitlines()[0][:200]})")
         return None
-    cache = default_cache_dir() / CACHE_NAME
-    if not cache.is_file():
-        return None
-    if cache.stat().st_mode & 0o004 and cache.parent.stat().st_mode & 0o001:
-        return cache.parent  # already readable by everyone: bind it as it is
-    shared = Path(out_dir) / "data-cache"
+    source, shared = default_cache_dir() / CACHE_NAME, Path(out_dir) / "data-cache"
     copy = shared / CACHE_NAME
-    if (not copy.is_file() or copy.stat().st_size != cache.stat().st_size
-            or copy.stat().st_mtime < cache.stat().st_mtime):
+    if not copy.is_file() or not source.is_file() or copy.stat().st_mtime < source.stat().st_mtime:
         shared.mkdir(parents=True, exist_ok=True)
-        tmp = shared / f".{CACHE_NAME}.part"
-        shutil.copyfile(cache, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, copy)
+        try:
+            write_grading_cache(data, copy)
+        except OSError as exc:
+            log(f"note: could not write the kernels' CIFAR-10 cache ({exc})")
+            return None
     os.chmod(shared, 0o755)
     return shared
 
 
 def _data_binds(home, data_cache=None, mounts=True):
-    """Read-only views of the CIFAR-10 data and cache for the kernel, and the variables naming them.
+    """A read-only view of the grading cache for the kernel (``share_data_cache``: no test labels),
+    and the variables for it: ``HW3_CACHE_DIR`` naming it, ``HW3_DATA_DIR`` unset (None): the
+    instructor's data and cache hold the test labels.
 
-    Without ``mounts`` (mode "none": no mount namespace) the variables name the real folders.
+    Without ``mounts`` (mode "none": no mount namespace) the variable names the real folder.
     """
-    binds, env = [], {}
-    data = os.environ.get("HW3_DATA_DIR")
-    cache = str(data_cache or os.environ.get("HW3_CACHE_DIR") or Path.home() / ".cache" / "hw3")
-    views = [("HW3_DATA_DIR", data, home / "data" / os.path.basename((data or "").rstrip("/"))),
-             ("HW3_CACHE_DIR", cache, home / "cache-ro")]
-    for name, source, target in views:
-        if source and os.path.exists(source):
-            if mounts:
-                binds.append([os.path.realpath(source), str(target)])
-            env[name] = str(target) if mounts else os.path.realpath(source)
-    return binds, env
+    env = {"HW3_DATA_DIR": None}
+    if not data_cache or not os.path.isdir(data_cache):
+        return [], dict(env, HW3_CACHE_DIR=str(home / "no-data"))
+    target = home / "cache-ro"
+    binds = [[os.path.realpath(data_cache), str(target)]] if mounts else []
+    return binds, dict(env, HW3_CACHE_DIR=str(target) if mounts else os.path.realpath(data_cache))
 
 
 def _copy_matplotlib_cache(home):

@@ -11,11 +11,13 @@ A graded test cell has a public part (what the student sees) and hidden parts be
    here from the grader's own ``helpers``, the definitions of earlier hidden parts of the same
    notebook, and, for a name the notebook's own code defines (``student_names``), the
    student's object in the kernel as a proxy (``grader.remote``). ``_kernel`` is the
-   ``KernelLink`` (``_kernel.namespace()``, ``.module``) and ``_fetch(proxy)`` the value of a
-   kernel object as plain data;
+   ``KernelLink`` (``_kernel.namespace()``, ``.module``, ``.builtin``: the kernel's own objects,
+   e.g. to build a model there), ``_fetch(proxy)`` the value of a kernel object as plain data,
+   and ``_verdict`` the cell's ``Verdict`` (flags for the instructor, measured values such as
+   the own model's accuracy for the leaderboard);
 3. ``verdict_outputs`` turns the outcome into the cell's outputs: the hidden parts' own printed
    text, then an ``error`` (0 points), a numeric ``execute_result`` (partial credit) or
-   nothing (full points), and a ``VERDICT_MIME`` record of flags for the instructor.
+   nothing (full points), and a ``VERDICT_MIME`` record of the verdict's flags and measures.
 
 Nothing the kernel prints or emits decides a score, a flag or a leaderboard value: kernel outputs
 are reduced to text and images before the verdict is appended (``public_outputs``).
@@ -39,8 +41,7 @@ VERDICT_MIME = "application/vnd.hw3-grader.verdict+json"
 PUBLIC_MARK = "public check: "
 HIDDEN_MARK = "hidden test: "
 MAX_PRINTED = 20_000
-# Notebooks whose test cells still run whole in the kernel (not yet moved to trusted grading).
-KERNEL_GRADED_NOTEBOOKS = frozenset({"part3_pytorch_cnn"})
+MAX_FLAGS = 20
 # Outputs of the public part that are kept; their text cannot score (see module doc).
 KEPT_DATA = ("text/plain", "image/png", "image/jpeg")
 
@@ -73,6 +74,50 @@ class TrustedNamespace(dict):
         if name not in self.student_names:  # e.g. a helper an earlier hidden part failed to define
             raise KeyError(name)
         return self.link.lookup(name)
+
+
+class Verdict:
+    """What one cell's hidden tests report besides its score: ``flag(text)`` for the instructor
+    (grades.csv), ``measure(name, value)`` for numbers such as the own model's test accuracy
+    (the Gradescope leaderboard). Only hidden tests can reach it: the kernel never can."""
+
+    def __init__(self):
+        self.flags, self.measured = [], {}
+
+    def flag(self, text):
+        if len(self.flags) < MAX_FLAGS:
+            self.flags.append(str(text)[:500])
+
+    def measure(self, name, value):
+        self.measured[str(name)] = float(value)
+
+    def record(self):
+        """The VERDICT_MIME record, or None when there is nothing to report."""
+        if not self.flags and not self.measured:
+            return None
+        return {"flags": list(self.flags), "measured": dict(self.measured)}
+
+
+def without_verdicts(outputs):
+    """A non-test cell's outputs without anything in the grader's VERDICT_MIME (only the grader
+    writes verdicts, and only into test cells)."""
+    kept = []
+    for out in outputs:
+        data = out.get("data")
+        if isinstance(data, dict) and VERDICT_MIME in data:
+            data.pop(VERDICT_MIME)
+            if not data:
+                continue
+        kept.append(out)
+    return kept
+
+
+def verdict_record(cell):
+    """The VERDICT_MIME record the grader wrote into an autograded cell ({} if none)."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "display_data" and isinstance(out.get("data", {}).get(VERDICT_MIME), dict):
+            return out["data"][VERDICT_MIME]
+    return {}
 
 
 def student_names(cells):
@@ -159,15 +204,16 @@ def public_outputs(outputs):
     return kept, failure
 
 
-def verdict_outputs(printed, exc, value, points, flags=()):
-    """The trusted outputs of a test cell: printed text, then the score-deciding output."""
+def verdict_outputs(printed, exc, value, points, verdict=None):
+    """The trusted outputs of a test cell: printed text, the ``Verdict``'s record, then the
+    score-deciding output."""
     outputs = []
     if printed:
         text = printed if len(printed) <= MAX_PRINTED else printed[:MAX_PRINTED] + "\n... (cut)\n"
         outputs.append(NotebookNode(output_type="stream", name="stdout", text=text))
-    if flags:
-        outputs.append(NotebookNode(output_type="display_data", metadata={},
-                                    data={VERDICT_MIME: {"flags": list(flags)}}))
+    record = verdict.record() if verdict is not None else None
+    if record:
+        outputs.append(NotebookNode(output_type="display_data", metadata={}, data={VERDICT_MIME: record}))
     if exc is not None:
         outputs.append(_error(HIDDEN_MARK, *describe(exc)))
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):

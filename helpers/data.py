@@ -64,10 +64,14 @@ CACHE_VERSION = 1
 IMAGE_SHAPE = (32, 32, 3)
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+WITHHELD_LABEL = -1  # a test label the grader keeps to itself
 
 
 class Cifar10(NamedTuple):
-    """The data set: ``x_*`` (N, 32, 32, 3) uint8 RGB, ``y_*`` (N,) int64 in 0..9, ``class_names``."""
+    """The data set: ``x_*`` (N, 32, 32, 3) uint8 RGB, ``y_*`` (N,) int64 in 0..9, ``class_names``.
+
+    While autograding, the kernel's copy has ``y_test`` all ``WITHHELD_LABEL``: the grader keeps the
+    test labels to itself (``write_grading_cache``)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -498,14 +502,17 @@ def _jpeg_frame(blob):
         return None
 
 
-def _checked(data, what):
+def _checked(data, what, withheld_test_labels=False):
     """``data`` after checking shapes, dtypes and labels; raises ValueError naming ``what``."""
     for x, y, split in ((data.x_train, data.y_train, "train"), (data.x_test, data.y_test, "test")):
         if len(x) == 0:
             raise ValueError(f"{what} hold no {split} images")
         if x.dtype != np.uint8 or x.shape[1:] != IMAGE_SHAPE or y.dtype != np.int64 or y.shape != (len(x),):
             raise ValueError(f"{what}: bad {split} arrays {x.dtype} {x.shape}, {y.dtype} {y.shape}")
-        if y.min() < 0 or y.max() >= len(CLASS_NAMES):
+        if split == "test" and withheld_test_labels:
+            if not np.all(y == WITHHELD_LABEL):
+                raise ValueError(f"{what}: test labels marked withheld, but some are there")
+        elif y.min() < 0 or y.max() >= len(CLASS_NAMES):
             raise ValueError(f"{what}: {split} labels outside 0..{len(CLASS_NAMES) - 1}")
     return data
 
@@ -535,17 +542,28 @@ def _read_cache(cache_file, request=None, fingerprint=None):
             ):
                 return None
             arrays = [npz[key] for key in ("x_train", "y_train", "x_test", "y_test")]
-        return _checked(Cifar10(*arrays, CLASS_NAMES), f"the cache {cache_file}")
+            withheld = "test_labels" in npz.files and str(npz["test_labels"]) == "withheld"
+        return _checked(Cifar10(*arrays, CLASS_NAMES), f"the cache {cache_file}", withheld_test_labels=withheld)
     except Exception as exc:  # zipfile, numpy and OS errors alike mean "rebuild"
         warnings.warn(f"ignoring the unreadable CIFAR-10 cache {cache_file} ({exc}); rebuilding it", stacklevel=3)
         return None
 
 
-def _write_cache(cache_file, data, request, fingerprint):
+def write_grading_cache(data, cache_file):
+    """Write the copy of ``data`` that the grader shows students' kernels: every image, and the
+    training labels, but each test label replaced by ``WITHHELD_LABEL`` (the grader measures test
+    accuracy itself; a kernel that could read the labels could fake its predictions). Raises
+    OSError when it cannot be written."""
+    withheld = data._replace(y_test=np.full_like(data.y_test, WITHHELD_LABEL))
+    if not _write_cache(Path(cache_file), withheld, request="", fingerprint="", extra={"test_labels": "withheld"}):
+        raise OSError(f"could not write {cache_file}")
+
+
+def _write_cache(cache_file, data, request, fingerprint, extra=None):
     """Save ``data`` to ``cache_file`` atomically (temp file, then rename); warn if that fails.
 
     A failure to cache (read-only home, full disk) is not a failure to load: the data is still
-    returned, just decoded again next time.
+    returned, just decoded again next time. Returns whether the cache was written.
     """
     tmp = None
     try:
@@ -553,15 +571,16 @@ def _write_cache(cache_file, data, request, fingerprint):
         fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=f".{cache_file.stem}-", suffix=".npz.part")
         with os.fdopen(fd, "wb") as f:
             arrays = {name: getattr(data, name) for name in ("x_train", "y_train", "x_test", "y_test")}
-            meta = {"version": CACHE_VERSION, "request": request, "fingerprint": fingerprint}
+            meta = {"version": CACHE_VERSION, "request": request, "fingerprint": fingerprint, **(extra or {})}
             np.savez(f, **arrays, **{key: np.array(value) for key, value in meta.items()})
-        # mkstemp makes the file private; a cache of a public data set may be read by other users,
-        # such as the grader's sandboxed kernels (which would otherwise decode every image again).
-        os.chmod(tmp, 0o644)
+        # mkstemp makes the file private, and it stays so: the grader's sandboxed kernels read their
+        # own copy without the test labels (write_grading_cache), never this one.
         os.replace(tmp, cache_file)
         tmp = None
+        return True
     except OSError as exc:
         warnings.warn(f"could not write the CIFAR-10 cache {cache_file} ({exc})", stacklevel=3)
+        return False
     finally:
         if tmp is not None:  # also on KeyboardInterrupt: never leave a partial file behind
             with contextlib.suppress(OSError):

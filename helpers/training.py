@@ -15,6 +15,7 @@ autograding, training never runs: the submitted weights are loaded into your cla
 
 import dataclasses
 import datetime
+import io
 import json
 import math
 import os
@@ -33,8 +34,10 @@ from helpers.torch_data import batches, normalize
 
 MODELS_DIR = Path("models")
 MAX_CHECKPOINT_BYTES = 20 * 2**20  # 1M float32 parameters are 4 MB; anything far larger is not ours to load
+MAX_RECORD_BYTES = 2**20  # a training record is a few kB
 
-__all__ = ["GIVEN_SETTINGS", "BudgetExceeded", "CheckpointError", "TrainConfig", "count_parameters", "load_checkpoint",
+__all__ = ["GIVEN_SETTINGS", "BudgetExceeded", "CheckpointError", "TrainConfig", "check_fits", "checkpoint_state",
+           "count_parameters", "count_saved_parameters", "load_checkpoint", "parse_record",
            "load_record", "prepared", "read_record", "seed_everything", "train_model", "train_or_load"]
 
 
@@ -85,8 +88,33 @@ GIVEN_SETTINGS = {
 
 
 def count_parameters(model):
-    """Number of parameters, frozen ones included (what the parameter budget counts)."""
-    return sum(p.numel() for p in model.parameters())
+    """What the parameter budget counts: every number in the model's saved weights (its
+    ``state_dict``: parameters, frozen ones included, and saved buffers) except batch norm's
+    running statistics. The grader counts the same on the submitted file (``count_saved_parameters``)."""
+    return count_saved_parameters(model.state_dict())
+
+
+def count_saved_parameters(state):
+    """``count_parameters`` from a state_dict alone ({name: tensor}).
+
+    Left out: each ``num_batches_tracked`` counter, and the ``running_mean``/``running_var`` of a
+    layer that has one, when they are vectors shaped like that layer's ``weight`` (or like each
+    other, for a layer without one): batch norm's statistics, not trained weights.
+    """
+    total = 0
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        sibling = {name: state.get(f"{prefix}.{name}" if prefix else name)
+                   for name in ("num_batches_tracked", "weight", "running_mean", "running_var")}
+        if leaf == "num_batches_tracked" and value.dim() == 0:
+            continue
+        if leaf in ("running_mean", "running_var") and sibling["num_batches_tracked"] is not None and value.dim() == 1:
+            like = sibling["weight"] if sibling["weight"] is not None else sibling[
+                "running_var" if leaf == "running_mean" else "running_mean"]
+            if like is not None and like.shape == value.shape:
+                continue
+        total += value.numel()
+    return total
 
 
 def seed_everything(seed):
@@ -247,14 +275,24 @@ def read_record(name, folder=None):
     """The JSON record of model ``name`` (dict). Raises CheckpointError if missing or unreadable."""
     _, js = checkpoint_paths(name, folder)
     try:
-        record = json.loads(js.read_text(encoding="utf-8"))
+        text = js.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{js} is missing: train the model (run its cell) and submit the models/ folder.") \
             from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise CheckpointError(f"{js} cannot be read ({exc}); train the model again.") from None
+    return parse_record(text, js)
+
+
+def parse_record(blob, path):
+    """The training record in ``blob`` (bytes of ``path``, a ``<name>.json``) as a dict; CheckpointError
+    when it is not one."""
+    try:
+        record = json.loads(blob.decode("utf-8")) if len(blob) <= MAX_RECORD_BYTES else None
+    except ValueError as exc:
+        raise CheckpointError(f"{path} cannot be read ({str(exc)[:200]}); train the model again.") from None
     if not isinstance(record, dict):
-        raise CheckpointError(f"{js} does not hold a training record; train the model again.")
+        raise CheckpointError(f"{path} does not hold a training record; train the model again.")
     return record
 
 
@@ -276,26 +314,42 @@ def load_checkpoint(model, path, max_bytes=MAX_CHECKPOINT_BYTES):
     if size > max_bytes:
         raise CheckpointError(f"{path} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit; "
                               "save only the state_dict of a model within the parameter budget.")
+    state = checkpoint_state(path.read_bytes(), path, max_bytes)
+    model = model.to("cpu")
+    check_fits({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, path, type(model).__name__)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def checkpoint_state(blob, path, max_bytes=MAX_CHECKPOINT_BYTES):
+    """The state_dict saved in ``blob`` (the bytes of checkpoint ``path``), unpickling only tensors
+    (``weights_only=True``). Raises CheckpointError saying what is wrong."""
+    if len(blob) > max_bytes:
+        raise CheckpointError(f"{path} is over the {max_bytes / 2**20:.0f} MB limit; "
+                              "save only the state_dict of a model within the parameter budget.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} cannot be loaded ({reason}); train the model again.") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
         raise CheckpointError(f"{path} is not a state_dict (a dict of tensors); train the model again.")
-    model = model.to("cpu")
-    expected = model.state_dict()
+    return state
+
+
+def check_fits(expected, state, path, class_name):
+    """Raise CheckpointError unless ``state`` (a state_dict) has exactly the names and shapes of
+    ``expected`` ({name: shape}, from the model of class ``class_name``)."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    wrong_shape = sorted(k for k in set(expected) & set(state) if tuple(expected[k]) != tuple(state[k].shape))
     if missing or unexpected or wrong_shape:
         parts = [f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
                  for label, keys in (("missing", missing), ("unexpected", unexpected),
                                      ("different shape", wrong_shape)) if keys]
-        raise CheckpointError(f"{path} does not fit {type(model).__name__} ({'; '.join(parts)}): the class was "
+        raise CheckpointError(f"{path} does not fit {class_name} ({'; '.join(parts)}): the class was "
                               "changed after training; train the model again.")
-    model.load_state_dict(state)
-    return model.eval()
 
 
 def load_record(name, model, folder=None, max_bytes=MAX_CHECKPOINT_BYTES):

@@ -11,6 +11,7 @@ defined); provided cells other than setup are skipped for speed.
 import nbformat
 
 from grader.notebook_cells import is_graded, is_solution, nbgrader_meta, strip_markers
+from grader.trusted_tests import split_test_source
 
 
 def _without_magics(source):
@@ -55,11 +56,14 @@ def run_tests(notebook_path, answer_overrides, preset=None, namespace=None):
             except Exception:  # a broken answer cell: the notebook goes on, as under nbgrader
                 pass
         elif is_graded(cell):
-            try:
-                exec(compile(strip_markers(cell.source), f"<{grade_id}>", "exec"), namespace)
-                results[grade_id] = None
-            except Exception as exc:  # what a failing test cell raises is the point of the check
-                results[grade_id] = exc
+            # As under the grader: the hidden part runs even when the public part failed (later
+            # cells need what it defines); the cell's outcome is the first failure.
+            results[grade_id] = None
+            for part, code in zip(("public", "hidden"), split_test_source(cell.source), strict=True):
+                try:
+                    exec(compile(code, f"<{grade_id} ({part})>", "exec"), namespace)
+                except Exception as exc:  # what a failing test cell raises is the point of the check
+                    results[grade_id] = results[grade_id] or exc
     return results
 
 

@@ -96,31 +96,39 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
         assert sandbox.UID_FIRST <= seen["uid"] < sandbox.UID_FIRST + sandbox.UID_COUNT
 
 
-def test_kernels_get_a_data_cache_they_can_read(tmp_path, monkeypatch):
+def test_kernels_get_a_data_cache_without_the_test_labels(tmp_path, monkeypatch):
+    import numpy as np
+
     import helpers.data
 
-    monkeypatch.setattr(helpers.data, "load_cifar10", lambda **kw: None)  # the cache is there already
+    rng = np.random.default_rng(0)
+    data = helpers.data.Cifar10(rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 20),
+                                rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 8),
+                                helpers.data.CLASS_NAMES)
+    load = helpers.data.load_cifar10
+    monkeypatch.setattr(helpers.data, "load_cifar10", lambda **kw: data)
     monkeypatch.setenv("HW3_CACHE_DIR", str(tmp_path / "mine"))
-    mine = tmp_path / "mine" / helpers.data.CACHE_NAME
-    mine.parent.mkdir()
-    mine.write_bytes(b"cache")
-    os.chmod(mine, 0o600)  # private (what caches written before this change are): copied, readable
     shared = sandbox.share_data_cache(tmp_path / "out", log=print)
     assert shared == tmp_path / "out" / "data-cache"
-    assert (shared / mine.name).read_bytes() == b"cache" and (shared / mine.name).stat().st_mode & 0o004
-    os.chmod(mine, 0o644)  # readable by all: shown as it is, no copy
-    assert sandbox.share_data_cache(tmp_path / "out2", log=print) == mine.parent
-    assert not (tmp_path / "out2").exists()
+    monkeypatch.delenv("HW3_DATA_DIR", raising=False)  # the kernel is not told of the instructor's data
+    copy = shared / helpers.data.CACHE_NAME
+    assert copy.stat().st_mode & 0o004 and shared.stat().st_mode & 0o001  # the kernels' uids can read it
+    seen = load(cache_dir=shared, download=False)  # as the kernel loads it
+    assert np.array_equal(seen.x_train, data.x_train) and np.array_equal(seen.y_train, data.y_train)
+    assert np.array_equal(seen.x_test, data.x_test)
+    assert (seen.y_test == helpers.data.WITHHELD_LABEL).all()
+    with np.load(copy) as npz:  # not in the file at all
+        assert not any(np.array_equal(npz[k], data.y_test) for k in npz.files if npz[k].shape == (8,))
 
 
-def test_without_a_sandbox_the_kernel_is_told_the_real_data_folders(tmp_path, monkeypatch):
+def test_without_a_sandbox_the_kernel_is_told_the_grading_cache_only(tmp_path, monkeypatch):
     monkeypatch.setenv("HW3_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     (tmp_path / "cache").mkdir()
     cfg = sandbox.kernel_config(sandbox.detect(tmp_path, "none"), tmp_path / "k", tmp_path / "home",
                                 tmp_path / "rt", data_cache=tmp_path / "cache")
     assert cfg["binds"] == []  # no mount namespace: nothing would mount them
-    assert cfg["env"]["HW3_DATA_DIR"] == str(tmp_path / "data")
+    assert cfg["env"]["HW3_DATA_DIR"] is None  # unset: the instructor's data holds the test labels
     assert cfg["env"]["HW3_CACHE_DIR"] == str(tmp_path / "cache")
 
 

@@ -216,11 +216,18 @@ def test_failures_are_public_or_hidden_by_the_failing_line():
 
 
 def test_leaderboard_reads_the_own_model_accuracy(tmp_path):
+    from grader.trusted_tests import VERDICT_MIME
+
     nb = nbformat.v4.new_notebook()
-    line = "models/own.pt: 812345 parameters; test accuracy measured by the grader: 87.12%\n"
-    cell = _cell("check()", [{"output_type": "stream", "name": "stdout", "text": line}])
+    printed = "models/own.pt: 812345 parameters; test accuracy measured by the grader: 99.90%\n"
+    verdict = {"output_type": "display_data", "metadata": {},
+               "data": {VERDICT_MIME: {"flags": [], "measured": {"own_model_accuracy": 87.123}}}}
+    cell = _cell("check()", [{"output_type": "stream", "name": "stdout", "text": printed}])
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_own_model", "points": 4}
     nb.cells.append(cell)
+    nbformat.write(nb, tmp_path / "part3_pytorch_cnn.ipynb")
+    assert own_model_accuracy(tmp_path) is None  # printed text (anyone's) is not the grader's measure
+    cell.outputs.insert(0, nbformat.from_dict(verdict))
     nbformat.write(nb, tmp_path / "part3_pytorch_cnn.ipynb")
     assert own_model_accuracy(tmp_path) == 87.12
     assert own_model_accuracy(tmp_path / "nothing") is None

@@ -121,7 +121,8 @@ def test_trained_models_score_by_measured_accuracy(tmp_path, quick_base, base_ac
     # The own model scores linearly between 70% (0) and 85% (4) of the accuracy the grader measures.
     want = round(4 * min(1.0, max(0.0, (base_accuracy - 0.70) / 0.15)), 2)
     assert result["test_own_model"] is None and ns["_own_points"] == pytest.approx(want)
-    assert "FLAG" not in printed
+    assert not ns["_verdict"].flags
+    assert ns["_verdict"].measured["own_model_accuracy"] == pytest.approx(100 * base_accuracy, abs=1e-2)
     # batchnorm_dropout was not submitted: only that cell fails, and says what is missing.
     assert "models/batchnorm_dropout.json is missing" in str(result["test_batchnorm_dropout_model"])
 
@@ -172,26 +173,24 @@ def test_grader_evaluates_a_traced_model_only_when_it_scores_like_the_model():
                                  torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
     bn_net[1].running_mean.uniform_(-1, 1)
     bright, dark = torch.rand(16, 3, 8, 8), -torch.rand(16, 3, 8, 8)
-    fast, first = for_inference(bn_net, bright, dark)
-    assert isinstance(fast, torch.jit.ScriptModule)  # batch norm folded, same scores
-    with torch.inference_mode():
-        torch.testing.assert_close(first, bn_net(bright))
-        torch.testing.assert_close(fast(dark), bn_net(dark), atol=1e-5, rtol=1e-5)
+    fast, first, traced = for_inference(bn_net, bright, dark)
+    assert traced  # batch norm folded, same scores
+    torch.testing.assert_close(first, bn_net(bright).detach())
+    torch.testing.assert_close(fast(dark), bn_net(dark).detach(), atol=1e-5, rtol=1e-5)
     # A model whose trace would differ on the last batch, and one that cannot be traced, run as they are.
-    branching = _BranchesOnTheData().eval()
-    assert for_inference(branching, bright, dark)[0] is branching
-    opaque = _ReturnsANumpyArray().eval()
-    assert for_inference(opaque, bright, dark)[0] is opaque
+    assert not for_inference(_BranchesOnTheData().eval(), bright, dark)[2]
+    assert not for_inference(_ReturnsANumpyArray().eval(), bright, dark)[2]
     # Traced on a whole batch and checked on fewer images: a trace that fixed the batch size is not used.
     batch = ns["_CHECKED_IMAGES"] + 20
     fixed = _FixedBatchSize(batch).eval()
-    assert for_inference(fixed, torch.rand(batch, 3, 8, 8), torch.rand(batch, 3, 8, 8))[0] is fixed
+    assert not for_inference(fixed, torch.rand(batch, 3, 8, 8), torch.rand(batch, 3, 8, 8))[2]
 
 
 def test_record_claiming_more_than_measured_is_flagged(tmp_path, quick_base, base_accuracy):
     folder = submission(tmp_path, quick_base, own_record={"test_accuracy": 0.99})
     result, ns, printed = grade_in_process(folder, {"MyNetwork": BASE_AS_OWN})
-    assert f"FLAG: models/own.json claims 99.00% test accuracy, but the grader measures {base_accuracy:.2%}" in printed
+    assert ns["_verdict"].flags == [
+        f"models/own.json claims 99.00% test accuracy, but the grader measures {base_accuracy:.2%}"]
     assert result["test_own_model"] is None  # points follow the measurement, not the claim
     assert ns["_own_points"] == pytest.approx(round(4 * max(0.0, (base_accuracy - 0.70) / 0.15), 2))
 
