@@ -18,7 +18,7 @@ from cell_runner import run_tests
 from grader.autograde import Limits, autograde
 from grader.flags import flags_of_student
 from grader.gradescope_results import own_model_accuracy
-from grader.notebook_cells import fill_answers, reference_answers
+from grader.notebook_cells import HIDDEN_BEGIN, HIDDEN_END, fill_answers, reference_answers, region_lines, strip_regions
 from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
 from grader.trusted_tests import VERDICT_MIME
 
@@ -165,3 +165,20 @@ def test_the_budget_counts_the_saved_weights_not_what_the_model_says(tmp_path, m
                        preset={"P_DROPOUT": 0.5, "MAX_PARAMETERS": 1_000_000, "MAX_EPOCHS": 10})
     assert "1,411,018 parameters" in str(result["test_own_model"])
     assert "over the budget of 1,000,000" in str(result["test_own_model"])
+
+
+def test_hidden_tests_never_reach_the_feedback(graded):
+    _, out = graded
+    nb = nbformat.read(SOURCE_DIR / NB, as_version=4)
+    hidden = {line.strip() for c in nb.cells for line in region_lines(c.source, HIDDEN_BEGIN, HIDDEN_END)}
+    public = {line.strip() for c in nb.cells for line in strip_regions(c.source).splitlines()}
+    answers = "\n".join(REF.values()) + (RELEASE_DIR / NB).read_text()  # what the students' pages may quote
+    distinctive = {line for line in hidden - public
+                   if len(line) >= 20 and not line.startswith("#") and line not in answers}
+    assert len(distinctive) > 50
+    for student in ATTACKS:
+        pages = list((out / "feedback" / student).rglob("*.html"))
+        assert pages, student
+        for page in pages:
+            text = page.read_text()
+            assert not [line for line in distinctive if line in text], page
