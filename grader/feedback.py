@@ -12,8 +12,9 @@ that only adds alt text to images and keyboard focus to cells (done here with tw
 One exporter serves every page of a process, and highlighted code is cached by its text: most
 code cells (tests, provided code) are the same for every student, and the worker zygote fills the
 cache once from the release notebooks (``warm_up``), so each worker highlights only the student's
-own code. The student's Markdown and HTML outputs are cleaned (``sanitize_html``, off in nbconvert by
-default): a TA opens these pages too, and they must not run the student's scripts.
+own code. The student's Markdown and HTML outputs are cleaned by an allow-list (``safe_html``; nbconvert
+keeps them as they are by default, and its own cleaner escapes headings and tables into literal
+text): a TA opens these pages too, and they must not run the student's scripts.
 """
 
 import functools
@@ -24,6 +25,7 @@ import nbformat
 
 from grader.notebook_cells import is_graded, is_solution, nbgrader_meta
 from grader.paths import ASSIGNMENT_ID
+from grader.safe_html import clean_html
 
 
 def _release_sources(release_notebook):
@@ -105,6 +107,7 @@ def feedback_exporter():
             lexer = nb.metadata.get("language_info", {}).get("pygments_lexer", "ipython3")
             self.register_filter("highlight_code",
                                  _cached_highlighter(Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            self.register_filter("clean_html", clean_html)  # nbconvert's escapes headings and tables
             resources = self._init_resources(resources)
             self.register_filter("filter_data_type", WidgetsDataTypeFilter(
                 notebook_metadata=self._nb_metadata, parent=self, resources=resources))
@@ -112,8 +115,8 @@ def feedback_exporter():
             html = _IMG_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', html)
             return _FOCUSABLE.sub(r'\1 tabindex="0"', html), resources  # keyboard focus, as nbconvert does
 
-    # sanitize_html: the student's Markdown and HTML outputs lose scripts and other active content
-    # (nbconvert keeps them by default), so a page cannot run code in a TA's browser.
+    # sanitize_html: the student's Markdown and HTML outputs go through ``clean_html`` (nbconvert
+    # keeps them as they are by default), so a page cannot run code in a TA's browser.
     return FeedbackExporter(extra_loaders=[DictLoader({"feedback.html.j2": _TEMPLATE})],
                             template_file="feedback.html.j2", sanitize_html=True)
 
