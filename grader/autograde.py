@@ -31,7 +31,7 @@ from pathlib import Path
 from grader import intake, sandbox, staging
 from grader.course_dir import copy_source, generate_assignment, source_fingerprint
 from grader.flags import flags_of_student
-from grader.gradebook_merge import merge_submission, read_scores
+from grader.gradebook_merge import merge_submission, submission_scores
 from grader.integrity import compare_test_cells
 from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
@@ -74,6 +74,8 @@ class Options:
     preload_kernels: fork kernels from a process that has imported the course's libraries, and
         workers from one that has imported nbgrader (``grader.zygote``); False starts every
         process from scratch (slower, same sandbox).
+    without_data: grade even though the grader has no CIFAR-10 (``GraderLacksData`` otherwise):
+        the cells that need it are left ungraded (status ``incomplete``), never scored 0.
     """
 
     workers: int | None = None
@@ -83,6 +85,12 @@ class Options:
     report: bool = True
     progress: bool = False
     preload_kernels: bool = True
+    without_data: bool = False
+
+
+class GraderLacksData(RuntimeError):
+    """The grader has no CIFAR-10 test set, which Part 3's accuracy cells need; the message says
+    how to provide it. Raised before anything is graded."""
 
 
 def assignment_cells():
@@ -320,7 +328,7 @@ def _check_test_cells(sub, release_dir):
 _GRADEBOOK_LOCK = threading.Lock()
 
 
-def _collect(work, out_dir, student_id, zero_cells):
+def _collect(work, out_dir, student_id, zero_cells, ungraded_cells=()):
     """Move a worker's results into the grading folder and merge its gradebook (one at a time)."""
     with _GRADEBOOK_LOCK:
         for kind in ("submitted", "autograded", "feedback"):
@@ -332,7 +340,7 @@ def _collect(work, out_dir, student_id, zero_cells):
                 shutil.move(work / kind / student_id, dest)
                 _chown_to_me(dest)
         merge_submission(f"sqlite:///{work / 'gradebook.db'}", f"sqlite:///{out_dir / 'gradebook.db'}",
-                         student_id, zero_cells)
+                         student_id, zero_cells, ungraded_cells)
 
 
 def _chown_to_me(path):
@@ -357,7 +365,9 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, th
         zygotes: the batch's ``grader.zygote.Zygotes``, or None.
     Returns:
         StudentResult; scores are empty only when the submission could not be graded
-        at all (duplicate id), 0 for cells whose notebook is missing or unreadable.
+        at all (duplicate id), 0 for cells whose notebook is missing or unreadable. Cells with no
+        score yet are left out: written answers waiting for a person (``pending_manual``) and
+        cells the grader could not grade (status ``incomplete``).
     """
     start = time.monotonic()
     out_dir = Path(out_dir)
@@ -387,10 +397,15 @@ def grade_submission(sub, out_dir, notebook_names, limits=Limits(), box=None, th
             if status == intake.GRADED:
                 if detail:
                     sub.add_problem(intake.GRADED, f"no feedback written ({detail})")
-                graded, pending = read_scores(f"sqlite:///{work / 'gradebook.db'}", sub.student_id)
+                graded, pending, ungraded = submission_scores(work, sub.student_id, deleted)
                 scores.update(graded)
-                scores.update({f"{nb}/{gid}": 0.0 for nb, gid in deleted})
-                _collect(work, out_dir, sub.student_id, deleted)
+                for column in [*pending, *ungraded]:  # no score yet: empty, not 0
+                    scores.pop(column, None)
+                _collect(work, out_dir, sub.student_id, deleted, [tuple(c.split("/", 1)) for c in ungraded])
+                for reason in sorted(set(ungraded.values())):
+                    columns = [c for c, r in ungraded.items() if r == reason]
+                    sub.add_problem(intake.INCOMPLETE, f"not graded, {reason}: {', '.join(columns)}; "
+                                                       "grade again once the grader has it")
                 for flag in flags_of_student(out_dir / "autograded" / sub.student_id / ASSIGNMENT_ID):
                     sub.add_problem(intake.GRADED, f"flag: {flag}")
     finally:
@@ -414,16 +429,44 @@ def _submitted_helpers_note(sub):
                                            f"({', '.join(changed[:5])}); the course's helpers were used")
 
 
-_SHARED_CACHES = {}  # grading folder -> the CIFAR-10 cache folder its kernels see
+_SHARED_CACHES = {}  # grading folder -> the CIFAR-10 folder its kernels see (None: no copy could be written)
 _SHARED_CACHES_LOCK = threading.Lock()
 
 
-def _shared_cache(out_dir, log=print):
-    """The CIFAR-10 cache folder for this grading folder's kernels (``sandbox.share_data_cache``, once)."""
+def _shared_cache(out_dir):
+    """The CIFAR-10 cache folder for this grading folder's kernels (``check_grading_data``), or None."""
+    return _SHARED_CACHES.get(out_dir)
+
+
+def check_grading_data(out_dir, without_data=False, log=print):
+    """Make sure the grader has what the graded cells need before grading anyone, and share it
+    with the kernels (``sandbox.share_data_cache``: CIFAR-10 decoded at most once, here).
+
+    Raises:
+        GraderLacksData: no CIFAR-10 (the accuracy cells would fail for every student), unless
+            ``without_data``: then those cells are left ungraded and a line says so. Absent data
+            is looked for again by the next batch.
+    """
+    from helpers.data import DataNotFoundError
+
     with _SHARED_CACHES_LOCK:
-        if out_dir not in _SHARED_CACHES:
+        if out_dir in _SHARED_CACHES:
+            return
+        try:
             _SHARED_CACHES[out_dir] = sandbox.share_data_cache(out_dir, log)
-        return _SHARED_CACHES[out_dir]
+            return
+        except DataNotFoundError as exc:
+            reason = str(exc)
+        except Exception as exc:  # a corrupt or unreadable source: say which
+            reason = f"CIFAR-10 could not be read: {type(exc).__name__}: {exc}"
+    if without_data:
+        log("note: grading without CIFAR-10 (--without-data): the test-accuracy cells are left "
+            "ungraded (status 'incomplete'); the next run that has the data grades them")
+        return
+    raise GraderLacksData(
+        "the grader has no CIFAR-10, which the test-accuracy cells of part3_pytorch_cnn need; nothing "
+        f"was graded.\n{reason}\nThen run the same command again (or add --without-data to grade "
+        "everything else now: those cells stay ungraded, never 0, and the next run grades them).")
 
 
 def _worker_options(work, sub, box, zygote=None):
@@ -495,12 +538,13 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     umask = None  # the grader's own, while it is 077 ("uid" mode)
     try:
         prepare_grading_dir(out_dir)
-        _shared_cache(out_dir, log)  # before the workers start: CIFAR-10 decoded at most once, here
+        # Before the workers start: CIFAR-10 decoded at most once, here; none: stop, or say so.
+        check_grading_data(out_dir, options.without_data, log)
         (out_dir / "work").mkdir(exist_ok=True)
         box = sandbox.detect(out_dir / "work", options.sandbox)
         log(f"isolation: {box.description}")
         if box.mode == "uid":  # no mount namespace: the kernels' uids must find nothing readable here
-            sandbox.restrict_to_root(out_dir, except_for=_shared_cache(out_dir, log))
+            sandbox.restrict_to_root(out_dir, except_for=_shared_cache(out_dir))
             umask = os.umask(0o077)  # and nothing the grader writes later
         names, cells = source_notebook_names(), assignment_cells()
         table = out_dir / "grades.csv"
@@ -530,7 +574,9 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
         result = grade_submission(sub, out_dir, names, limits, box, threads, zygotes)
         if _INTERRUPTED.is_set():
             raise Interrupted()
-        if key:
+        if key and result.status == intake.INCOMPLETE:
+            state.forget(sub.student_id)  # graded while the grader lacked something: never reused
+        elif key:
             state.save(result, key)
         return index, sub, result, False
 

@@ -19,12 +19,13 @@ text): a TA opens these pages too, and they must not run the student's scripts.
 
 import functools
 import re
+import sys
 from pathlib import Path
 
 import nbformat
 
 from grader.notebook_cells import is_graded, is_solution, nbgrader_meta
-from grader.paths import ASSIGNMENT_ID
+from grader.paths import ASSIGNMENT_ID, REPO_ROOT
 from grader.safe_html import clean_html
 
 
@@ -33,13 +34,48 @@ def _release_sources(release_notebook):
     return {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells if nbgrader_meta(c).get("grade_id")}
 
 
-def sanitize(notebook, release_sources):
+PATH_PLACEHOLDER = "[grader]"
+
+
+def _path_pattern(private_paths):
+    """Regex for the grading machine's folders as they appear in text (the longest first)."""
+    paths = sorted({str(p).rstrip("/") for p in private_paths if str(p).rstrip("/")}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(p) + r"(?![\w.-])" for p in paths)) if paths else None
+
+
+def _scrub(value, pattern):
+    if isinstance(value, list):
+        return [_scrub(v, pattern) for v in value]
+    return pattern.sub(PATH_PLACEHOLDER, value) if isinstance(value, str) else value
+
+
+def _scrub_outputs(notebook, private_paths):
+    """Replace the grading machine's folders in every output's text (a library's error message,
+    a traceback, what the code printed) by ``PATH_PLACEHOLDER``."""
+    pattern = _path_pattern(private_paths)
+    if pattern is None:
+        return
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = _scrub(output[key], pattern)
+            data = output.get("data", {})
+            for mime in ("text/plain", "text/html", "text/markdown"):
+                if mime in data:
+                    data[mime] = _scrub(data[mime], pattern)
+
+
+def sanitize(notebook, release_sources, private_paths=()):
     """Make an autograded notebook safe to show its student (modifies and returns it).
 
     Args:
         notebook: autograded NotebookNode.
         release_sources: grade_id -> source of that cell in the student release.
+        private_paths: the grading machine's folders (grading folder, the grader's code), never
+            shown: outputs show ``PATH_PLACEHOLDER`` instead.
     """
+    _scrub_outputs(notebook, private_paths)
     for cell in notebook.cells:
         grade_id = nbgrader_meta(cell).get("grade_id")
         if cell.cell_type != "code" or grade_id is None or is_solution(cell):
@@ -52,9 +88,17 @@ def sanitize(notebook, release_sources):
     return notebook
 
 
+def _points(cell, scores):
+    """A summary row's points: the score, or why there is none yet (a person grades it; the grader
+    lacked something)."""
+    if cell.column in scores:
+        return f"{scores[cell.column]:g} / {cell.points:g}"
+    why = "awaiting manual grading" if cell.manual else "not graded yet"
+    return f"{why} ({cell.points:g} points)"
+
+
 def _summary_cell(notebook_name, scores, cells):
-    rows = [f"| `{c.grade_id}` | {scores.get(c.column, 0):g} / {c.points:g} |"
-            for c in cells if c.notebook == notebook_name]
+    rows = [f"| `{c.grade_id}` | {_points(c, scores)} |" for c in cells if c.notebook == notebook_name]
     text = f"# Feedback: {notebook_name}\n\n| graded cell | points |\n| --- | --- |\n" + "\n".join(rows)
     text += ("\n\nEach test cell below shows the public tests and what the grader's checks (public and "
              "hidden) reported. Written answers are graded by a person.")
@@ -134,7 +178,7 @@ def write_feedback(course_root, student_id, scores, cells):
     Args:
         course_root: the grading folder (has release/hw3 and autograded/<student>/hw3).
         student_id: the student.
-        scores: column -> points, as in StudentResult.scores.
+        scores: column -> points, as in StudentResult.scores (a cell left out has no score yet).
         cells: the assignment's GradedCells.
     Returns:
         list of written paths.
@@ -144,12 +188,16 @@ def write_feedback(course_root, student_id, scores, cells):
     out_dir = course_root / "feedback" / student_id
     out_dir.mkdir(parents=True, exist_ok=True)
     exporter = feedback_exporter()
+    # The student's own folder in the kernel's view, then the batch's grading folder, the grader's
+    # code and Python: paths of the grading machine, for whatever a library's message says.
+    private_paths = [course_root.resolve(), course_root.resolve().parent.parent, REPO_ROOT, Path(sys.prefix),
+                     Path(sys.base_prefix), Path.home()]
     written = []
     for path in sorted(graded_dir.glob("*.ipynb")):
         release = course_root / "release" / ASSIGNMENT_ID / path.name
         if not release.exists():
             continue
-        nb = sanitize(nbformat.read(path, as_version=4), _release_sources(release))
+        nb = sanitize(nbformat.read(path, as_version=4), _release_sources(release), private_paths)
         nb.cells.insert(0, _summary_cell(path.stem, scores, cells))
         html, _ = exporter.from_notebook_node(nb)
         target = out_dir / f"{path.stem}.html"

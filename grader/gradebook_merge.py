@@ -9,13 +9,15 @@ and ``nbgrader export`` see every student. Manual scores already given are kept.
 from grader.paths import ASSIGNMENT_ID
 
 
-def merge_submission(src_url, dst_url, student_id, zero_cells=()):
+def merge_submission(src_url, dst_url, student_id, zero_cells=(), ungraded_cells=()):
     """Copy ``student_id``'s submission (auto scores, manual-grading flags, comments) from src to dst.
 
     Args:
         src_url, dst_url: sqlalchemy URLs of the worker's and the main gradebook.
         student_id: the student.
         zero_cells: (notebook, grade_id) pairs forced to 0 (test cells the student deleted).
+        ungraded_cells: (notebook, grade_id) pairs the grader could not grade (it lacked data): no
+            score, and flagged for a person (formgrader lists them as needing a grade).
     Returns:
         True when the source held a submission for the student.
     """
@@ -23,7 +25,7 @@ def merge_submission(src_url, dst_url, student_id, zero_cells=()):
 
     from nbgrader.api import Gradebook, MissingEntry
 
-    zero = set(zero_cells)
+    zero, ungraded = set(zero_cells), set(ungraded_cells)
     with warnings.catch_warnings(), Gradebook(src_url) as src, Gradebook(dst_url) as dst:
         warnings.simplefilter("ignore")  # sqlalchemy's autoflush notes from nbgrader's own queries
         try:
@@ -35,8 +37,9 @@ def merge_submission(src_url, dst_url, student_id, zero_cells=()):
         for nb in submission.notebooks:
             for grade in nb.grades:
                 target = dst.find_grade(grade.name, nb.name, ASSIGNMENT_ID, student_id)
-                target.auto_score = 0.0 if (nb.name, grade.name) in zero else grade.auto_score
-                target.needs_manual_grade = False if (nb.name, grade.name) in zero else grade.needs_manual_grade
+                key = (nb.name, grade.name)
+                target.auto_score = 0.0 if key in zero else None if key in ungraded else grade.auto_score
+                target.needs_manual_grade = key in ungraded or (key not in zero and grade.needs_manual_grade)
             for comment in nb.comments:
                 dst.find_comment(comment.name, nb.name, ASSIGNMENT_ID, student_id).auto_comment = comment.auto_comment
             dst.find_submission_notebook(nb.name, ASSIGNMENT_ID, student_id).flagged = nb.flagged
@@ -62,3 +65,28 @@ def read_scores(db_url, student_id):
         grades = [(f"{nb.name}/{g.name}", g) for nb in submission.notebooks for g in nb.grades]
         return ({col: float(g.score or 0) for col, g in grades},
                 {col for col, g in grades if g.needs_manual_grade})
+
+
+def submission_scores(course_root, student_id, zero_cells=()):
+    """One graded submission's scores, as the grade table and the feedback show them.
+
+    Args:
+        course_root: the (worker's) course folder: ``gradebook.db``, ``autograded/<id>/hw3``.
+        student_id: the student.
+        zero_cells: (notebook, grade_id) pairs scored 0 (test cells the student deleted).
+    Returns:
+        (scores, pending, ungraded): scores maps column -> points for the cells that have a score;
+        pending are written answers waiting for a person, ungraded maps the cells the grader
+        could not grade to why (``grader.flags.not_graded_of_student``). Neither of those is in
+        scores: they have no score yet, which is not 0.
+    """
+    from pathlib import Path
+
+    from grader.flags import not_graded_of_student
+
+    scores, pending = read_scores(f"sqlite:///{Path(course_root) / 'gradebook.db'}", student_id)
+    scores.update({f"{nb}/{gid}": 0.0 for nb, gid in zero_cells})
+    ungraded = not_graded_of_student(Path(course_root) / "autograded" / student_id / ASSIGNMENT_ID)
+    for column in [*pending, *ungraded]:
+        scores.pop(column, None)
+    return scores, pending, ungraded

@@ -106,7 +106,7 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
         log: progress lines (go to run_autograder's stdout, which only the instructor sees).
     """
     from grader import sandbox
-    from grader.autograde import Limits, assignment_cells, autograde
+    from grader.autograde import GraderLacksData, Limits, assignment_cells, autograde
     from grader.paths import ASSIGNMENT_ID
 
     start = time.monotonic()
@@ -143,6 +143,12 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
                 result = results[0] if results else None
                 if result is not None:
                     autograded = out / "autograded" / result.student_id / ASSIGNMENT_ID
+    except GraderLacksData as exc:  # the image was built without CIFAR-10: the instructor must fix it
+        from grader.report import StudentResult
+
+        log(f"error: {exc}")
+        result = StudentResult("submission", "grading error", "the autograder lacks the CIFAR-10 data set, so "
+                               "nothing was graded; your instructor has been told (this is not your error)")
     except Exception as exc:  # results.json must be written whatever happened
         from grader.report import StudentResult
 

@@ -42,7 +42,8 @@ TEST_CELLS_CHANGED = "test cells changed"
 DUPLICATE_ID = "duplicate student id"
 TIMEOUT = "timeout"
 GRADING_ERROR = "grading error"
-SEVERITY = [REFUSED_ZIP, UNREADABLE_ZIP, DUPLICATE_ID, GRADING_ERROR, TAMPERING, TIMEOUT, KERNEL_DIED,
+INCOMPLETE = "incomplete"  # some cells not graded: the grader lacked something (never reused by resume)
+SEVERITY = [REFUSED_ZIP, UNREADABLE_ZIP, DUPLICATE_ID, GRADING_ERROR, INCOMPLETE, TAMPERING, TIMEOUT, KERNEL_DIED,
             TEST_CELLS_CHANGED, UNREADABLE_NOTEBOOK, MISSING_NOTEBOOK, GRADED]
 
 # Caps on an unpacked zip or a copied folder, generous for notebooks, figures and small checkpoints.

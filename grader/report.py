@@ -13,7 +13,7 @@ class StudentResult:
     student_id: str
     status: str
     detail: str = ""
-    scores: dict = field(default_factory=dict)  # column -> points (missing: not graded)
+    scores: dict = field(default_factory=dict)  # column -> points (missing: no score yet, or not gradable)
     pending_manual: list = field(default_factory=list)  # columns waiting for manual grading
     seconds: float = 0.0
 
@@ -79,7 +79,7 @@ def _lost_cells(result, cells):
     """Short text naming the cells a student did not get full points on."""
     if result.status == "duplicate student id":
         return ""
-    lost = [c for c in cells if result.scores.get(c.column, 0) < c.points and c.column not in result.pending_manual]
+    lost = [c for c in cells if c.column in result.scores and result.scores[c.column] < c.points]
     if not lost:
         return ""
     if len(lost) > 4:

@@ -18,6 +18,9 @@ A graded test cell has a public part (what the student sees) and hidden parts be
 3. ``verdict_outputs`` turns the outcome into the cell's outputs: the hidden parts' own printed
    text, then an ``error`` (0 points), a numeric ``execute_result`` (partial credit) or
    nothing (full points), and a ``VERDICT_MIME`` record of the verdict's flags and measures.
+   A hidden test that fails because the *grader* lacks something (``GRADER_LACKS``: the CIFAR-10
+   test set) does not score 0: its record says ``not_graded``, and the batch leaves that cell
+   empty, says so in the status, and regrades it next time (``grader.autograde``).
 
 Nothing the kernel prints or emits decides a score, a flag or a leaderboard value: kernel outputs
 are reduced to text and images before the verdict is appended (``public_outputs``).
@@ -36,6 +39,7 @@ from nbformat import NotebookNode
 from grader.kernel_agent import RemoteError
 from grader.notebook_cells import HIDDEN_BEGIN, HIDDEN_END, code_tree, region_lines, strip_regions
 from grader.remote import LostContact, RemoteRef, TimeLimit
+from helpers.data import DataNotFoundError
 
 VERDICT_MIME = "application/vnd.hw3-grader.verdict+json"
 PUBLIC_MARK = "public check: "
@@ -44,6 +48,10 @@ MAX_PRINTED = 20_000
 MAX_FLAGS = 20
 # Outputs of the public part that are kept; their text cannot score (see module doc).
 KEPT_DATA = ("text/plain", "image/png", "image/jpeg")
+# Exceptions of the grader's own making, raised in this process (a kernel's errors arrive as
+# RemoteError, never as these), and what the grader lacked: the cell is not graded, never 0.
+GRADER_LACKS = ((DataNotFoundError, "the CIFAR-10 test set"),)
+NOT_GRADED = "NotGraded"
 
 
 def split_test_source(source):
@@ -204,6 +212,11 @@ def public_outputs(outputs):
     return kept, failure
 
 
+def grader_lacked(exc):
+    """What the grader lacked when ``exc`` stopped a hidden test, or None (see ``GRADER_LACKS``)."""
+    return next((what for kind, what in GRADER_LACKS if isinstance(exc, kind)), None)
+
+
 def verdict_outputs(printed, exc, value, points, verdict=None):
     """The trusted outputs of a test cell: printed text, the ``Verdict``'s record, then the
     score-deciding output."""
@@ -212,9 +225,15 @@ def verdict_outputs(printed, exc, value, points, verdict=None):
         text = printed if len(printed) <= MAX_PRINTED else printed[:MAX_PRINTED] + "\n... (cut)\n"
         outputs.append(NotebookNode(output_type="stream", name="stdout", text=text))
     record = verdict.record() if verdict is not None else None
+    lacked = grader_lacked(exc)
+    if lacked:
+        record = dict(record or {}, not_graded=f"the grader lacked {lacked}")
     if record:
         outputs.append(NotebookNode(output_type="display_data", metadata={}, data={VERDICT_MIME: record}))
-    if exc is not None:
+    if lacked:  # the message names what was missing, never the grading machine's paths
+        outputs.append(_error(HIDDEN_MARK, NOT_GRADED, f"this cell was not graded: the grader lacked {lacked}. "
+                                                       "Not your error: it is graded once the grader has it."))
+    elif exc is not None:
         outputs.append(_error(HIDDEN_MARK, *describe(exc)))
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         score = min(max(float(value), 0.0), float(points))

@@ -44,10 +44,9 @@ def _feedback(course_root, student_id, zero):
     try:
         from grader.autograde import assignment_cells
         from grader.feedback import write_feedback
-        from grader.gradebook_merge import read_scores
+        from grader.gradebook_merge import submission_scores
 
-        scores, _ = read_scores(f"sqlite:///{os.path.join(course_root, 'gradebook.db')}", student_id)
-        scores.update({f"{nb}/{gid}": 0.0 for nb, gid in zero})
+        scores, _, _ = submission_scores(course_root, student_id, zero)
         write_feedback(course_root, student_id, scores, assignment_cells())
         return ""
     except Exception as exc:  # feedback is a courtesy: never lose a grade over it
