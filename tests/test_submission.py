@@ -136,6 +136,7 @@ def test_submission_cell_checks_the_zip_as_the_grader_does(finished, capsys):
     for name in ARTIFACTS:
         assert f"running {name}" in out
     assert "part3_pytorch_cnn" in out and "test_own_model" in out and "graded by hand" in out
+    assert "without encryption" not in out  # the check's kernels use Unix sockets, not TCP
 
 
 def test_check_reports_a_failing_public_test(finished, tmp_path, capsys):
