@@ -68,7 +68,8 @@ def save_figure(fig, path, dpi=150):
         fig: matplotlib Figure.
         path: file path, e.g. ``"figures/box_blur.png"`` (relative to the notebook).
     Returns:
-        pathlib.Path of the saved file (printed, so students see where it went).
+        None: the path is printed ("saved figures/box_blur.png"), so that a cell ending with this
+        call shows one line, not also the path's repr.
 
     While autograding, a figure the student submitted is kept as it is: it is the one
     their written answers refer to, and re-rendering it would only cost grading time.
@@ -76,11 +77,10 @@ def save_figure(fig, path, dpi=150):
     path = Path(path)
     if autograding() and path.exists():
         print(f"kept the submitted {path}")
-        return path
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     print(f"saved {path}")
-    return path
 
 
 def _smooth(values, window):

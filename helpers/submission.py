@@ -194,7 +194,9 @@ def _outcome(notebook, cell):
                 value = float("".join(text) if isinstance(text, list) else text)
             except ValueError:
                 continue
-            if 0 <= value < points:
+            if value <= 0:  # the cell ran, and says what it will earn: nothing
+                o.status, o.score, o.message = "failed", 0.0, "0 points (the cell's output says why)"
+            elif value < points:
                 o.status, o.score = "partial", value
             return o
     return o

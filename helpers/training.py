@@ -38,7 +38,8 @@ MAX_RECORD_BYTES = 2**20  # a training record is a few kB
 
 __all__ = ["GIVEN_SETTINGS", "BudgetExceeded", "CheckpointError", "TrainConfig", "check_fits", "checkpoint_state",
            "count_parameters", "count_saved_parameters", "load_checkpoint", "parse_record",
-           "load_record", "prepared", "read_record", "seed_everything", "train_model", "train_or_load"]
+           "linear_points", "load_record", "prepared", "read_record", "seed_everything", "threshold_points",
+           "train_model", "train_or_load"]
 
 
 class CheckpointError(RuntimeError):
@@ -85,6 +86,21 @@ GIVEN_SETTINGS = {
     "quick": TrainConfig(epochs=6, **_GIVEN),
     "smoke": TrainConfig(epochs=1, train_size=2048, **_GIVEN),
 }
+
+
+def threshold_points(accuracy, full_at, points):
+    """Points for a given network's test accuracy (a fraction): all of ``points`` from ``full_at``,
+    half from 20 percentage points below it, else none. The grader scores the accuracy it measures
+    this way; the notebook shows what the record's accuracy would earn."""
+    if accuracy >= full_at:
+        return points
+    return points / 2 if accuracy >= round(full_at - 0.2, 6) else 0.0
+
+
+def linear_points(accuracy, zero_at, full_at, points):
+    """Points for your own network's test accuracy: 0 up to ``zero_at``, rising linearly to all of
+    ``points`` at ``full_at``, rounded to hundredths (as ``threshold_points``, for the grader and you)."""
+    return round(points * min(1.0, max(0.0, (accuracy - zero_at) / (full_at - zero_at))), 2)
 
 
 def count_parameters(model):

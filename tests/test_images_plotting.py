@@ -31,7 +31,8 @@ def test_signed_limits_are_symmetric():
 def test_show_and_save_writes_a_png(tmp_path):
     img = load_grayscale_photo(step=8)
     fig = show_images([img, img - 0.5], ["a", "b"], signed=[False, True], colorbar=True)
-    path = save_figure(fig, tmp_path / "sub" / "fig.png")
+    path = tmp_path / "sub" / "fig.png"
+    assert save_figure(fig, path) is None  # a cell ending with it echoes nothing (it prints the path)
     png = matplotlib.image.imread(path)
     assert png.ndim == 3 and png.shape[0] > 100
 

@@ -270,25 +270,36 @@ def test_budgets_are_checked_on_the_loaded_model_and_record(tmp_path, quick_base
     assert "12 epochs" in str(result["test_own_model"])
 
 
-def test_submission_zip_of_trained_models_grades_with_nbgrader(tmp_path, quick_base, base_accuracy):
-    """Real nbgrader: partial credit for the own model comes through, a hostile checkpoint scores 0."""
+@pytest.fixture(scope="module")
+def trained_batch(tmp_path_factory, quick_base):
+    """Real nbgrader on three Part 3 submissions of the quick base run (own model = the same weights):
+    "trained" (its own record claims 99%), "honest" (records as trained) and "hostile" (a base.pt
+    that runs code when unpickled). Returns ({student: StudentResult}, class folder)."""
     from grader.autograde import Limits, autograde
     from grader.demo import make_student, zip_folder
     from grader.notebook_cells import reference_answers
     from grader.paths import RELEASE_DIR
 
+    tmp = tmp_path_factory.mktemp("trained-batch")
     answers = {**reference_answers(NOTEBOOK), "MyNetwork": BASE_AS_OWN}
-    good = make_student(RELEASE_DIR, tmp_path / "class" / "trained", answers)
-    shutil.copytree(submission(tmp_path / "a", quick_base, own_record={"test_accuracy": 0.99}) / "models",
+    good = make_student(RELEASE_DIR, tmp / "class" / "trained", answers)
+    shutil.copytree(submission(tmp / "a", quick_base, own_record={"test_accuracy": 0.99}) / "models",
                     good / "models")
-    bad = make_student(RELEASE_DIR, tmp_path / "tmp" / "hostile", answers)
+    honest = make_student(RELEASE_DIR, tmp / "class" / "honest", answers)
+    shutil.copytree(submission(tmp / "b", quick_base) / "models", honest / "models")
+    bad = make_student(RELEASE_DIR, tmp / "tmp" / "hostile", answers)
     shutil.copytree(quick_base[0], bad / "models")
     _write_payload(bad / "models", "base")
-    zip_folder(bad, tmp_path / "class" / "hostile.zip")
-    with zipfile.ZipFile(tmp_path / "class" / "hostile.zip") as zf:
+    zip_folder(bad, tmp / "class" / "hostile.zip")
+    with zipfile.ZipFile(tmp / "class" / "hostile.zip") as zf:
         assert any(n.endswith("models/base.pt") for n in zf.namelist())
+    results = autograde([tmp / "class"], tmp / "out", limits=Limits(cell_s=60), log=lambda _: None)
+    return {r.student_id: r for r in results}, tmp / "class"
 
-    results = {r.student_id: r for r in autograde([tmp_path / "class"], tmp_path / "out", limits=Limits(cell_s=60))}
+
+def test_submission_zip_of_trained_models_grades_with_nbgrader(trained_batch, base_accuracy):
+    """Real nbgrader: partial credit for the own model comes through, a hostile checkpoint scores 0."""
+    results, _ = trained_batch
     col = "part3_pytorch_cnn/"
     trained, hostile = results["trained"], results["hostile"]
     assert trained.status == "graded" and hostile.status == "graded"
@@ -300,3 +311,26 @@ def test_submission_zip_of_trained_models_grades_with_nbgrader(tmp_path, quick_b
     assert hostile.scores[col + "test_base_model"] == 0
     for t in ANSWER_TESTS:
         assert trained.scores[col + t] > 0 and hostile.scores[col + t] > 0
+
+
+def test_the_pre_submit_check_gives_the_graders_points(trained_batch, monkeypatch, tmp_path):
+    """The check a student runs before submitting (public tests only, in fresh kernels) shows, cell by
+    cell, the points the grader gives: partial credit for an own model between 70% and 85% included."""
+    from grader.paths import RELEASE_DIR
+    from helpers.submission import run_notebooks
+
+    results, class_dir = trained_batch
+    folder = tmp_path / "honest"
+    shutil.copytree(class_dir / "honest", folder)
+    shutil.copytree(RELEASE_DIR / "helpers", folder / "helpers", dirs_exist_ok=True)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # run_notebooks sets it for its kernels; undone after
+    report = run_notebooks(folder)
+    checked = {f"{o.notebook}/{o.grade_id}": o for o in report.outcomes if o.status != "written"}
+    graded = results["honest"].scores
+    part3 = [c for c in checked if c.startswith("part3_pytorch_cnn/")]
+    assert len(part3) == 7, sorted(checked)
+    for column in part3:  # the record's accuracy (the student's evaluate) vs. the grader's: same images
+        assert checked[column].score == pytest.approx(graded[column], abs=0.03), (column, checked[column])
+    own = checked["part3_pytorch_cnn/test_own_model"]
+    assert own.status == "partial" and 0 < own.score < 4
+    assert f"partial {own.score:g}" in report.table()
