@@ -156,3 +156,9 @@ def test_wrong_forward_does_not_cost_backward_points():
         result = outcomes({"batchnorm_forward": WRONG["batchnorm_forward"][label]})
         assert result["test_batchnorm_backward"] is None, label
         assert result["test_batchnorm_backward_alt"] is None, label
+
+
+def test_the_public_test_names_the_unbiased_variance_first():
+    """The most specific hint comes first: N - 1 is named, not only a std slightly off."""
+    result = outcomes({"batchnorm_forward": WRONG["batchnorm_forward"]["unbiased variance"]})
+    assert "divides by N, not N - 1" in str(result["test_batchnorm_forward_train"])
