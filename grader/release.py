@@ -1,14 +1,16 @@
 """``python -m grader release``: build the student version of the assignment and check it.
 
 The release is nbgrader's ``generate_assignment`` output (solutions replaced by stubs,
-hidden tests removed, cells locked) plus a copy of ``helpers/``, so the folder works on
-its own on a student's laptop or on Colab.
+hidden tests removed, cells locked) plus a copy of ``helpers/`` and, in each notebook, a Google
+Colab set-up cell, so the folder works on its own on a student's laptop or on Colab.
 """
 
 import filecmp
 import shutil
 import tempfile
 from pathlib import Path
+
+import nbformat
 
 from grader.course_dir import copy_helpers, copy_source, generate_assignment
 from grader.notebook_cells import MARKERS, secret_lines
@@ -33,10 +35,30 @@ def build_release(work_dir):
     generate_assignment(work_dir)
     built = Path(work_dir) / "release" / ASSIGNMENT_ID
     copy_helpers(built)
+    for notebook in sorted(built.glob("*.ipynb")):
+        add_colab_setup(notebook)
     leaks = find_leaks(built)
     if leaks:
         raise ReleaseLeak("the release would leak:\n  " + "\n  ".join(leaks))
     return built
+
+
+COLAB_SETUP = Path(__file__).with_name("templates") / "colab_setup.py"
+COLAB_CELL_ID = "colab-setup"
+
+
+def add_colab_setup(notebook_path):
+    """Put the Google Colab set-up cell (``templates/colab_setup.py``: mount Drive, work in the
+    course folder there; nothing elsewhere) before a release notebook's first code cell. One
+    template for every notebook; a plain cell, not an nbgrader one, so grading ignores it."""
+    nb = nbformat.read(notebook_path, as_version=4)
+    if any(c.get("id") == COLAB_CELL_ID for c in nb.cells):
+        return
+    cell = nbformat.v4.new_code_cell(COLAB_SETUP.read_text(encoding="utf-8").rstrip("\n"))
+    cell.id = COLAB_CELL_ID
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, cell)
+    nbformat.write(nb, notebook_path)
 
 
 def find_leaks(release_dir, source_dir=SOURCE_DIR):

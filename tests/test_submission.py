@@ -156,3 +156,61 @@ def test_check_reports_a_failing_public_test(finished, tmp_path, capsys):
     line = next(line for line in out.splitlines() if "test_box_kernel" in line)
     assert "0/2" in line and "failed" in line
     assert "ERROR part1_batchnorm_dropout.ipynb: cannot be read" in out
+
+
+def _make_part3_stale(folder):
+    """As after Restart & Run All: the notebook on disk is older than the figure its run rewrote."""
+    figure = folder / "figures" / "training_curves.png"
+    os.utime(folder / "part3_pytorch_cnn.ipynb", (time.time() - 60, time.time() - 60))
+    os.utime(figure, (time.time(), time.time()))
+    assert "part3_pytorch_cnn.ipynb has unsaved work" in " ".join(preflight(folder))
+
+
+def test_on_colab_the_cell_saves_its_notebook_and_offers_the_zip(finished, tmp_path, monkeypatch, capsys):
+    """With a stand-in google.colab: the notebook is written from Colab's copy, the zip downloaded."""
+    from colab_standin import calls, forget, write
+
+    _make_part3_stale(finished)
+    in_browser = tmp_path / "in-browser.ipynb"  # what Colab holds: the run's outputs, not yet in Drive
+    shutil.copy(finished / "part3_pytorch_cnn.ipynb", in_browser)
+    monkeypatch.setenv("COLAB_STANDIN_NOTEBOOK", str(in_browser))
+    monkeypatch.setenv("COLAB_STANDIN_LOG", str(tmp_path / "calls.jsonl"))
+    monkeypatch.syspath_prepend(str(write(tmp_path / "standin")))
+    try:
+        path = make_submission(finished, check=False)
+    finally:
+        forget()
+    out = capsys.readouterr().out
+    assert path == finished / SUBMISSION_NAME and path.is_file(), out
+    assert "saved part3_pytorch_cnn.ipynb" in out and "your browser is downloading it" in out
+    assert nbformat.read(finished / "part3_pytorch_cnn.ipynb", as_version=4) == nbformat.read(in_browser, as_version=4)
+    assert calls(tmp_path / "calls.jsonl") == [{"call": "files.download", "path": str(path)}]
+
+
+def test_in_the_classic_notebook_the_cell_asks_it_to_save(finished, monkeypatch, capsys):
+    """The classic Notebook runs the displayed save command (a stand-in front-end here): the first
+    run after Restart & Run All succeeds. A front-end that ignores it (JupyterLab) gets the message."""
+    import IPython.display
+
+    from helpers import submission
+
+    _make_part3_stale(finished)
+    monkeypatch.setattr(submission, "_in_notebook_frontend", lambda: True)
+    shown = []
+
+    def classic_frontend(obj):
+        shown.append(obj)
+        if isinstance(obj, IPython.display.Javascript) and obj.data == submission.SAVE_JAVASCRIPT:
+            nbformat.write(nbformat.read(finished / "part3_pytorch_cnn.ipynb", as_version=4),
+                           finished / "part3_pytorch_cnn.ipynb")
+
+    monkeypatch.setattr(IPython.display, "display", classic_frontend)
+    path = make_submission(finished, check=False)
+    assert path is not None and "saved part3_pytorch_cnn.ipynb" in capsys.readouterr().out
+    assert len(shown) == 1
+
+    _make_part3_stale(finished)
+    monkeypatch.setattr(IPython.display, "display", shown.append)  # JupyterLab: no such command
+    monkeypatch.setattr(submission, "SAVE_WAIT_S", 0.3)
+    assert make_submission(finished, check=False) is None
+    assert "part3_pytorch_cnn.ipynb has unsaved work" in capsys.readouterr().out

@@ -5,10 +5,13 @@
 1. **Pre-submit checks** on the folder: every notebook is there under its original name, has been
    run, and was saved after the files it produced (a notebook older on disk than its figures,
    results or models has unsaved work: the grader would see the old version); every file the
-   grader needs exists.
+   grader needs exists. The notebook the cell runs in is saved first where the front-end lets a
+   cell do it: on Google Colab (from Colab's own copy) and in the classic Notebook (its save
+   command); elsewhere (JupyterLab) the check says to save it.
 2. **The zip**: exactly what grading needs (the notebooks, the saved figures, the experiment
    results, the model checkpoints and their records) and nothing else (no data sets, caches,
    checkpoint folders or the ``helpers/`` copy). Refused when it would exceed the upload limit.
+   On Colab it is written to the course folder in Drive and offered for download.
 3. **A dry run of grading**: the zip is unpacked into a temporary folder next to a fresh copy of
    ``helpers/`` and every notebook is run there in a new process, as the grader does
    (``NBGRADER_EXECUTION=autograde``: nothing is retrained, saved results are used). A table of
@@ -26,10 +29,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers import colab
 from helpers.runtime import autograding
 
 SUBMISSION_NAME = "hw3_submission.zip"
@@ -47,10 +52,14 @@ ARTIFACTS = {
         "models/own.pt", "models/own.json", "figures/training_curves.png"],
 }
 MTIME_SLACK_S = 2.0  # file systems store times coarsely; a save within this of an artifact counts as after it
+SUBMITTING_NOTEBOOK = "part3_pytorch_cnn.ipynb"  # the notebook whose last cell calls make_submission
+SAVE_WAIT_S = 5.0  # how long to wait for the front-end to save that notebook
+# The classic Notebook's save command; other front-ends have no such object and ignore it.
+SAVE_JAVASCRIPT = "if (window.IPython && IPython.notebook) { IPython.notebook.save_checkpoint(); }"
 NOTEBOOK_TIMEOUT_S = 600
 
 __all__ = ["ARTIFACTS", "SUBMISSION_NAME", "SubmissionError", "check_submission", "make_submission",
-           "preflight", "write_zip"]
+           "preflight", "save_submitting_notebook", "write_zip"]
 
 
 class SubmissionError(RuntimeError):
@@ -89,16 +98,60 @@ def preflight(folder="."):
         missing = [a for a in artifacts if not (folder / a).is_file()]
         if missing:
             problems.append(f"{', '.join(missing)} missing: run {name} top to bottom (it saves them), then save it.")
-        present = [folder / a for a in artifacts if (folder / a).is_file()]
-        if present:
-            newest = max(present, key=lambda p: p.stat().st_mtime)
-            saved = path.stat().st_mtime
-            if saved + MTIME_SLACK_S < newest.stat().st_mtime:
-                problems.append(
-                    f"{name} has unsaved work: it was last saved at {_when(saved)}, before it wrote "
-                    f"{newest.relative_to(folder)} at {_when(newest.stat().st_mtime)}. Save it "
-                    "(File > Save, or Ctrl+S / Cmd+S) and run this cell again.")
+        newest = _written_after_save(folder, name)
+        if newest is not None:
+            problems.append(
+                f"{name} has unsaved work: it was last saved at {_when(path.stat().st_mtime)}, before it "
+                f"wrote {newest.relative_to(folder)} at {_when(newest.stat().st_mtime)}. Save it "
+                "(File > Save, or Ctrl+S / Cmd+S) and run this cell again.")
     return problems
+
+
+def _written_after_save(folder, name):
+    """The newest file notebook ``name`` produced after it was last saved, or None."""
+    folder = Path(folder)
+    present = [folder / a for a in ARTIFACTS[name] if (folder / a).is_file()]
+    if not present or not (folder / name).is_file():
+        return None
+    newest = max(present, key=lambda p: p.stat().st_mtime)
+    return newest if (folder / name).stat().st_mtime + MTIME_SLACK_S < newest.stat().st_mtime else None
+
+
+def _in_notebook_frontend():
+    """True when this runs in a Jupyter kernel (a front-end may execute what it displays)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def save_submitting_notebook(folder=".", wait_s=None):
+    """Save the notebook the submission cell runs in, where the front-end lets a cell do it.
+
+    On Colab, Colab's copy is written to the folder. In a Jupyter front-end, when the file is older
+    than what it produced, the classic Notebook's save command is sent and the file watched for
+    ``wait_s`` (default ``SAVE_WAIT_S``; JupyterLab ignores the command: the pre-submit check then
+    asks for a save by hand).
+    Returns:
+        True when the notebook was saved.
+    """
+    path = Path(folder) / SUBMITTING_NOTEBOOK
+    if colab.on_colab():
+        return colab.save_open_notebook(path)
+    if not _in_notebook_frontend() or _written_after_save(folder, SUBMITTING_NOTEBOOK) is None:
+        return False
+    from IPython.display import Javascript, display
+
+    before = path.stat().st_mtime
+    display(Javascript(SAVE_JAVASCRIPT))
+    deadline = time.monotonic() + (SAVE_WAIT_S if wait_s is None else wait_s)
+    while time.monotonic() < deadline:
+        if path.stat().st_mtime > before:
+            time.sleep(0.5)  # the front-end writes the file, then renames it in place
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def submission_files(folder="."):
@@ -279,6 +332,8 @@ def make_submission(folder=".", dest=SUBMISSION_NAME, limit_mb=UPLOAD_LIMIT_MB, 
     if autograding():
         print("autograding: the submission is already being graded; nothing to package.")
         return None
+    if save_submitting_notebook(folder):
+        print(f"saved {SUBMITTING_NOTEBOOK}")
     problems = preflight(folder)
     if problems:
         print("Not ready to submit yet:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -290,6 +345,8 @@ def make_submission(folder=".", dest=SUBMISSION_NAME, limit_mb=UPLOAD_LIMIT_MB, 
         return None
     size = path.stat().st_size / 2**20
     print(f"wrote {path} ({size:.1f} MB, {len(submission_files(folder))} files)")
+    if colab.offer_download(path):
+        print(f"{path.name} is in your Drive folder, and your browser is downloading it")
     if check:
         print("checking it the way the grader will (a fresh process, nothing retrained; about a minute) ...")
         if check_submission(path):
