@@ -1,7 +1,9 @@
 """``python -m grader demo``: the whole instructor flow on built-in example submissions.
 
 Builds the release, makes three students from it (reference answers, the untouched
-release, one wrong answer), autogrades them and prints the grade table.
+release, one wrong answer), autogrades them and prints the grade table. The reference and the
+one-wrong-answer students submit Part 3's reference checkpoints (``reference_models/``, made by
+``benchmarks/train_reference.py``), so the reference student earns every autograded point.
 """
 
 import shutil
@@ -13,7 +15,7 @@ import nbformat
 
 from grader.autograde import assignment_cells, autograde
 from grader.notebook_cells import fill_answers, reference_answers
-from grader.paths import SOURCE_DIR, source_notebook_names
+from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.release import build_release
 from grader.report import format_table
 
@@ -22,6 +24,19 @@ WRONG_ANSWER = (
     "box_kernel",
     "def box_kernel(n):\n    return np.ones((n, n))  # forgot to divide by n**2\n",
 )
+
+
+# Part 3's reference checkpoints and records (a few MB): python benchmarks/train_reference.py
+# --setting quick --out reference_models (about 20 minutes on 2 CPU cores).
+REFERENCE_MODELS = REPO_ROOT / "reference_models"
+REFERENCE_MODEL_FILES = [f"{name}.{ext}" for name in ("base", "batchnorm_dropout", "own") for ext in ("pt", "json")]
+
+
+def add_reference_models(student):
+    """Put the reference checkpoints in ``student/models`` as a student's training would."""
+    (student / "models").mkdir(exist_ok=True)
+    for name in REFERENCE_MODEL_FILES:
+        shutil.copy(REFERENCE_MODELS / name, student / "models" / name)
 
 
 def make_student(release_dir, dest, answers):
@@ -55,11 +70,11 @@ def make_demo_submissions(release_dir, dest):
     reference = {}
     for name in source_notebook_names():
         reference.update(reference_answers(SOURCE_DIR / name))
-    make_student(release_dir, dest / "reference", reference)
+    add_reference_models(make_student(release_dir, dest / "reference", reference))
     untouched = make_student(release_dir, Path(tempfile.mkdtemp()) / "untouched", {})
     zip_folder(untouched, dest / "untouched.zip")
     shutil.rmtree(untouched.parent)
-    make_student(release_dir, dest / "one_wrong", dict(reference, **dict([WRONG_ANSWER])))
+    add_reference_models(make_student(release_dir, dest / "one_wrong", dict(reference, **dict([WRONG_ANSWER]))))
     return dest
 
 

@@ -85,7 +85,9 @@ def submission_scores(course_root, student_id, zero_cells=()):
     from grader.flags import not_graded_of_student
 
     scores, pending = read_scores(f"sqlite:///{Path(course_root) / 'gradebook.db'}", student_id)
-    scores.update({f"{nb}/{gid}": 0.0 for nb, gid in zero_cells})
+    zero = {f"{nb}/{gid}": 0.0 for nb, gid in zero_cells}
+    scores.update(zero)
+    pending -= set(zero)  # nbgrader asks a person to look at a deleted test cell; it scores 0
     ungraded = not_graded_of_student(Path(course_root) / "autograded" / student_id / ASSIGNMENT_ID)
     for column in [*pending, *ungraded]:
         scores.pop(column, None)

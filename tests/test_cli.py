@@ -12,11 +12,11 @@ def grader(*args, timeout=600):
 
 
 def test_demo_prints_full_zero_and_partial_rows():
+    """What the README promises: the reference student earns every autograded point (Part 3's
+    reference checkpoints included), the untouched release none, the wrong answer all but its own."""
     from grader.autograde import assignment_cells
 
-    # The demo's students have no trained Part 3 models: those three cells score 0 for everyone.
-    trained = {"test_base_model", "test_batchnorm_dropout_model", "test_own_model"}
-    auto = sum(c.points for c in assignment_cells() if not c.manual and c.grade_id not in trained)
+    auto = sum(c.points for c in assignment_cells() if not c.manual)
     full = sum(c.points for c in assignment_cells())
     run = grader("demo")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -28,6 +28,9 @@ def test_demo_prints_full_zero_and_partial_rows():
     assert rows["one_wrong"][2] == "3/5"  # part0_filters
     assert all(row[1] == "graded" for row in rows.values())
     assert "lost points on part0_filters/test_box_kernel (0/2)" in run.stdout
+    assert "reference:" not in run.stdout.split("notes:")[-1]  # nothing to explain for the reference
+    manual = sum(c.points for c in assignment_cells() if c.manual)
+    assert rows["reference"][-1] == f"{manual:g}"  # the written answers wait for a person
 
 
 def test_release_check_passes_on_the_committed_release():
