@@ -42,3 +42,21 @@ def test_report_is_one_page_with_every_column_and_the_problems(tmp_path):
     assert page.count("<svg") == 3 and "<img" not in page  # two questions and the total
     assert "kernel died" in page and "&lt;script&gt;alert(1)" in page and "<script>" not in page
     assert not (tmp_path / "report").exists()
+
+
+def test_cells_with_no_score_yet_are_left_out_of_the_means(tmp_path):
+    """Written answers waiting for a person (and cells the grader could not grade) are empty in
+    grades.csv: the report's means are over the scores that exist, not dragged down as zeros."""
+    from grader.report import StudentResult, write_grades_csv
+
+    cells = [GradedCell("part0_filters", "test_box", 2), GradedCell("part0_filters", "written", 3, manual=True)]
+    results = [StudentResult("ann", "graded", scores={"part0_filters/test_box": 2.0},
+                             pending_manual=["part0_filters/written"]),
+               StudentResult("bob", "graded", scores={"part0_filters/test_box": 1.0, "part0_filters/written": 3.0})]
+    table = tmp_path / "grades.csv"
+    write_grades_csv(results, cells, table)
+    with open(table, newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert rows["ann"]["part0_filters/written"] == "" and rows["ann"]["manual_pending"] == "3"
+    page = write_class_report(tmp_path, table, cells, "test").read_text()
+    assert "part0_filters/written: mean 3.00" in page and "part0_filters/test_box: mean 1.50" in page
