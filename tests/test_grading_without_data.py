@@ -140,6 +140,8 @@ def test_feedback_says_not_graded_and_shows_no_grader_paths(batch, without_data)
     for private in (str(batch), "no-data-here", "empty-cache", str(REPO_ROOT), sys.prefix):
         assert private not in page
     assert "[grader]/" in page  # the kernel's own failed attempt names its folder, without the machine's path
+    graded = (batch / "out" / "autograded" / "alice" / ASSIGNMENT_ID / NB).read_text()
+    assert "without encryption" not in graded and "without encryption" not in page  # no transport warning
 
 
 @needs_data
