@@ -27,12 +27,14 @@ import traceback
 from pathlib import Path
 
 from grader.gradescope_results import build_results, validate
+from grader.intake import IGNORED_PARTS
+from helpers.submission import SUBMISSION_NAME
 
 ISOLATION_ORDER = ["none", "uid", "userns", "root"]
 # What a kernel must not read in "uid" mode (no mount namespace): made root-only before grading.
 ROOT_ONLY = ("source", "submission", "results", "submission_metadata.json", "grading")
-PREFERRED_ZIP = "hw3_submission.zip"
-_IGNORED = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".DS_Store", "helpers"}
+PREFERRED_ZIP = SUBMISSION_NAME  # what the submission cell writes
+_IGNORED = IGNORED_PARTS | {"helpers"}
 
 
 def grading_dir(root):

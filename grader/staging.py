@@ -14,7 +14,7 @@ from grader import intake
 from grader.paths import ASSIGNMENT_ID
 
 IMPORTABLE_SUFFIXES = {".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dll", ".dylib"}
-NEVER_STAGED_DIRS = {"helpers", "__pycache__", ".ipynb_checkpoints", "__MACOSX"}
+NEVER_STAGED_DIRS = intake.IGNORED_PARTS | {"helpers"}  # the course's helpers are used, never a shipped copy
 
 
 def drop_unreadable_notebooks(sub):

@@ -198,33 +198,6 @@ def max_pool_backward_fast(dout, cache):
     return dx
 
 
-def conv_relu_forward(x, w, b, conv_param):
-    """Convolution followed by ReLU.
-
-    Args:
-        x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); conv_param as in ``conv_forward_fast``.
-    Returns:
-        out: (N, F, H', W').
-        cache: (conv cache, relu cache).
-    """
-    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    out, relu_cache = relu_forward(a)
-    return out, (conv_cache, relu_cache)
-
-
-def conv_relu_backward(dout, cache):
-    """Backward pass of ``conv_relu_forward``.
-
-    Args:
-        dout: (N, F, H', W').
-        cache: what ``conv_relu_forward`` returned.
-    Returns:
-        dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,).
-    """
-    conv_cache, relu_cache = cache
-    return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache)
-
-
 def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     """Convolution, ReLU, then max pooling.
 

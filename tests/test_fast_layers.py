@@ -7,8 +7,6 @@ import torch
 from helpers.fast_layers import (
     conv_backward_fast,
     conv_forward_fast,
-    conv_relu_backward,
-    conv_relu_forward,
     conv_relu_pool_backward,
     conv_relu_pool_forward,
     max_pool_backward_fast,
@@ -310,19 +308,6 @@ def test_max_pool_bad_stride_raises():
 
 
 # ---------------------------------------------------------------- sandwiches
-
-
-def test_conv_relu_is_conv_then_relu():
-    x, w, b, param = _conv_inputs((2, 3, 8, 7, 4, 3, 3, 1, 1), np.float64, seed=11)
-    out, cache = conv_relu_forward(x, w, b, param)
-    a, conv_cache = conv_forward_fast(x, w, b, param)
-    want, relu_cache = relu_forward(a)
-    np.testing.assert_array_equal(out, want)
-    dout = np.random.default_rng(12).standard_normal(out.shape)
-    got = conv_relu_backward(dout, cache)
-    expected = conv_backward_fast(relu_backward(dout, relu_cache), conv_cache)
-    for g, e in zip(got, expected, strict=True):
-        np.testing.assert_array_equal(g, e)
 
 
 def test_conv_relu_pool_is_conv_relu_then_pool():

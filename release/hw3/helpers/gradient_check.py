@@ -85,31 +85,3 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
             raise ValueError(f"f(x) has shape {pos.shape} but df has shape {df.shape}")
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
     return grad
-
-
-def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=0):
-    """Compare an analytic gradient with centered differences at a few random entries.
-
-    For parameters too large to check entry by entry.
-
-    Args:
-        f: scalar function of ``x``.
-        x: float array of shape ``S``; perturbed in place and restored.
-        analytic_grad: array of shape ``S``.
-        num_checks: how many entries to sample.
-        seed: seed of the sampling, so a rerun checks the same entries.
-    Returns:
-        list of ``(index, numerical, analytic, relative_error)`` tuples, also printed.
-    """
-    rng = np.random.default_rng(seed)
-    analytic_grad = np.asarray(analytic_grad, dtype=np.float64)
-    results = []
-    for _ in range(num_checks):
-        ix = tuple(int(rng.integers(n)) for n in x.shape)
-        f_plus, f_minus = _values_around(lambda v: float(f(v)), x, ix, h)
-        numerical = (f_plus - f_minus) / (2 * h)
-        analytic = float(analytic_grad[ix])
-        err = abs(numerical - analytic) / max(1e-12, abs(numerical) + abs(analytic))
-        print(f"numerical: {numerical:+.6e} analytic: {analytic:+.6e}, relative error: {err:.2e}")
-        results.append((ix, numerical, analytic, err))
-    return results
