@@ -1,8 +1,9 @@
 """``python -m grader gradescope build``: the autograder zip for a Gradescope programming assignment.
 
 The zip's top level becomes ``/autograder/source``: ``setup.sh`` and ``run_autograder``
-(executable), ``requirements.txt``, ``nbgrader_config.py``, the ``grader`` package, ``helpers/``,
-``source/hw3`` (the source notebooks, with the hidden tests) and ``README.md`` for the instructor.
+(executable) and ``README.md`` for the instructor, from ``templates/gradescope/``;
+``requirements.txt``, ``nbgrader_config.py``, the ``grader`` package, ``helpers/`` and
+``source/hw3`` (the source notebooks, with the hidden tests).
 Never tests, the student release, data, caches or grading output.
 """
 
@@ -11,8 +12,11 @@ import time
 import zipfile
 from pathlib import Path
 
-from grader.gradescope_scripts import README, RUN_AUTOGRADER, SETUP_SH
 from grader.paths import ASSIGNMENT_ID, REPO_ROOT
+
+# The bundle's own scripts and instructor README, as real files (shell, linted as shell).
+TEMPLATES = Path(__file__).with_name("templates") / "gradescope"
+BUNDLE_SCRIPTS = (("setup.sh", True), ("run_autograder", True), ("README.md", False))  # (name, executable)
 
 DEFAULT_BUNDLE = REPO_ROOT / "hw3_gradescope.zip"
 PACKAGES = ("grader", "helpers", f"source/{ASSIGNMENT_ID}")
@@ -53,9 +57,8 @@ def build_bundle(dest=DEFAULT_BUNDLE, repo_root=REPO_ROOT):
     names = []
     tmp = dest.with_name(dest.name + ".tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
-        for name, text, executable in (("setup.sh", SETUP_SH, True), ("run_autograder", RUN_AUTOGRADER, True),
-                                       ("README.md", README, False)):
-            _add(zf, name, text, executable)
+        for name, executable in BUNDLE_SCRIPTS:
+            _add(zf, name, (TEMPLATES / name).read_bytes(), executable)
             names.append(name)
         for name, path in bundle_files(repo_root).items():
             _add(zf, name, path.read_bytes())
