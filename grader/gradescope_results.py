@@ -24,6 +24,7 @@ verdict its hidden test wrote, never printed text), becomes the leaderboard.
 import re
 from pathlib import Path
 
+from grader import intake
 from grader.trusted_tests import HIDDEN_MARK, PUBLIC_MARK, verdict_record
 
 MAX_MESSAGE = 600
@@ -206,7 +207,7 @@ def build_results(result, cells, autograded_dir, seconds, isolation=""):
     """
     from grader.report import StudentResult
 
-    result = result or StudentResult("submission", "missing notebook", "no notebooks or zip found in the upload")
+    result = result or StudentResult("submission", intake.MISSING_NOTEBOOK, "no notebooks or zip found in the upload")
     tests = []
     for cell in cells:
         if cell.manual:

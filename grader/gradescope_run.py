@@ -26,6 +26,7 @@ import time
 import traceback
 from pathlib import Path
 
+from grader import intake
 from grader.gradescope_results import build_results, validate
 from grader.intake import IGNORED_PARTS
 from helpers.submission import SUBMISSION_NAME
@@ -136,7 +137,7 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
 
                 log(f"refusing to run student code: isolation {box.description}; "
                     f"required at least {min_isolation!r} (see --min-isolation)")
-                result = StudentResult("submission", "grading error",
+                result = StudentResult("submission", intake.GRADING_ERROR,
                                        "the grading environment could not isolate your code; "
                                        "your instructor has been told (nothing of yours was run)")
             else:
@@ -149,13 +150,13 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
         from grader.report import StudentResult
 
         log(f"error: {exc}")
-        result = StudentResult("submission", "grading error", "the autograder lacks the CIFAR-10 data set, so "
+        result = StudentResult("submission", intake.GRADING_ERROR, "the autograder lacks the CIFAR-10 data set, so "
                                "nothing was graded; your instructor has been told (this is not your error)")
     except Exception as exc:  # results.json must be written whatever happened
         from grader.report import StudentResult
 
         log(traceback.format_exc())
-        result = StudentResult("submission", "grading error", f"the grader failed ({type(exc).__name__}); "
+        result = StudentResult("submission", intake.GRADING_ERROR, f"the grader failed ({type(exc).__name__}); "
                                                               "your instructor has been told")
     results = build_results(result, cells, autograded, time.monotonic() - start, isolation)
     validate(results)

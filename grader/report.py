@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import intake
+
 
 @dataclass
 class StudentResult:
@@ -77,7 +79,7 @@ def read_grades_csv(path, cells):
 
 def _lost_cells(result, cells):
     """Short text naming the cells a student did not get full points on."""
-    if result.status == "duplicate student id":
+    if result.status == intake.DUPLICATE_ID:
         return ""
     lost = [c for c in cells if c.column in result.scores and result.scores[c.column] < c.points]
     if not lost:
