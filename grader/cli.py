@@ -86,15 +86,15 @@ def cmd_check(args):
     return check_zip(args.zip, timeout=args.timeout)
 
 
-# --- gradescope (grader/gradescope_*.py) ---
+# --- gradescope (grader/gradescope/) ---
 def cmd_gradescope(args):
     if args.action == "build":
-        from grader.gradescope_bundle import build_bundle
+        from grader.gradescope.bundle import build_bundle
 
         path, names = build_bundle(args.out)
         print(f"wrote {path} ({len(names)} files); upload it as the autograder of a Gradescope programming assignment")
         return 0
-    from grader.gradescope_run import grade, prepare
+    from grader.gradescope.run import grade, prepare
 
     if args.action == "prepare":
         prepare(args.root)
@@ -104,7 +104,7 @@ def cmd_gradescope(args):
 
 
 def add_gradescope_parser(sub):
-    from grader.gradescope_bundle import DEFAULT_BUNDLE
+    from grader.gradescope.bundle import DEFAULT_BUNDLE
 
     p = sub.add_parser("gradescope", help="build the Gradescope autograder zip, or grade inside its container")
     p.add_argument("action", choices=["build", "run", "prepare"],

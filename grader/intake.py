@@ -123,7 +123,7 @@ def _entries(folder):
 
 def _gradescope_submissions(folder):
     """(origin, ids) per submission of a Gradescope export folder."""
-    from grader.gradescope import read_metadata, submitter_ids
+    from grader.gradescope.export import read_metadata, submitter_ids
 
     metadata = read_metadata(folder / GRADESCOPE_METADATA)
     found = []

@@ -18,9 +18,9 @@ import pytest
 
 from grader.autograde import assignment_cells, autograde
 from grader.demo import WRONG_ANSWER, make_student
-from grader.gradescope_bundle import build_bundle, extract_bundle
-from grader.gradescope_results import RESULTS_SCHEMA, cell_test, failure, own_model_accuracy
-from grader.gradescope_run import grade
+from grader.gradescope.bundle import build_bundle, extract_bundle
+from grader.gradescope.results import RESULTS_SCHEMA, cell_test, failure, own_model_accuracy
+from grader.gradescope.run import grade
 from grader.notebook_cells import GradedCell, reference_answers
 from grader.paths import RELEASE_DIR, SOURCE_DIR
 
@@ -99,7 +99,7 @@ def _auto_cells():
 def test_bundle_contents_and_scripts(bundle):
     zip_path, names, root = bundle
     assert {"setup.sh", "run_autograder", "requirements.txt", "nbgrader_config.py", "README.md",
-            "grader/autograde.py", "grader/gradescope_run.py", "helpers/checks.py", f"source/hw3/{PART0}"} <= set(names)
+            "grader/autograde.py", "grader/gradescope/run.py", "helpers/checks.py", f"source/hw3/{PART0}"} <= set(names)
     with zipfile.ZipFile(zip_path) as zf:
         assert sorted(zf.namelist()) == sorted(names)
     for name in names:

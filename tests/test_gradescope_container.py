@@ -25,7 +25,7 @@ import pytest
 from test_gradescope import PART0, _part0_student
 from test_sandbox_attacks import _pids_with
 
-from grader.gradescope_bundle import build_bundle, extract_bundle
+from grader.gradescope.bundle import build_bundle, extract_bundle
 from grader.notebook_cells import reference_answers
 from grader.paths import SOURCE_DIR
 

@@ -138,7 +138,7 @@ submission_222:
 
 
 def test_gradescope_metadata_parses_with_and_without_pyyaml():
-    from grader import gradescope
+    from grader.gradescope import export as gradescope
 
     parsed = gradescope.parse_tolerant(GRADESCOPE_YML)
     assert [gradescope.submitter_ids(e) for e in parsed.values()] == [["3031234", "bob"], ["42"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 from grader.paths import ASSIGNMENT_ID, REPO_ROOT
 
 # The bundle's own scripts and instructor README, as real files (shell, linted as shell).
-TEMPLATES = Path(__file__).with_name("templates") / "gradescope"
+TEMPLATES = Path(__file__).with_name("templates")
 BUNDLE_SCRIPTS = (("setup.sh", True), ("run_autograder", True), ("README.md", False))  # (name, executable)
 
 DEFAULT_BUNDLE = REPO_ROOT / "hw3_gradescope.zip"

@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 
 from grader import intake
-from grader.gradescope_results import build_results, validate
+from grader.gradescope.results import build_results, validate
 from grader.intake import IGNORED_PARTS
 from helpers.submission import SUBMISSION_NAME
 
