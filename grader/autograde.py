@@ -30,13 +30,13 @@ from pathlib import Path
 
 from grader import intake, sandbox, staging
 from grader.course_dir import copy_source, generate_assignment, source_fingerprint
-from grader.flags import flags_of_student
 from grader.gradebook_merge import merge_submission, submission_scores
 from grader.integrity import compare_test_cells
 from grader.nbgrader_settings import CELL_TIMEOUT_S
 from grader.notebook_cells import graded_cells
+from grader.outputs.flags import flags_of_student
+from grader.outputs.grades_csv import StudentResult, read_grades_csv, write_grades_csv
 from grader.paths import ASSIGNMENT_ID, HELPERS_DIR, REPO_ROOT, SOURCE_DIR, source_notebook_names
-from grader.report import StudentResult, read_grades_csv, write_grades_csv
 from grader.resume import ResumeState, content_size, submission_key
 from grader.zygote import ForkedProcess, Zygotes
 
@@ -613,7 +613,7 @@ def autograde(paths, out_dir, limits=Limits(), log=print, options=None, **option
     ordered = [r for i in sorted(results) for r in results[i]]
     write_grades_csv(ordered, cells, table, earlier)
     if options.report:
-        from grader.class_report import write_class_report
+        from grader.outputs.class_report import write_class_report
 
         write_class_report(out_dir, table, cells, box.description)
     return ordered

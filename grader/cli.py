@@ -35,7 +35,7 @@ def cmd_autograde(args):
     import re
 
     from grader.autograde import GraderLacksData, Limits, Options, assignment_cells, autograde
-    from grader.report import format_table
+    from grader.outputs.grades_csv import format_table
 
     limits = Limits(submission_s=args.timeout, cell_s=args.cell_timeout, memory_bytes=int(args.memory_gb * (1 << 30)))
     if args.id_pattern:

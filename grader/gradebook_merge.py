@@ -77,12 +77,12 @@ def submission_scores(course_root, student_id, zero_cells=()):
     Returns:
         (scores, pending, ungraded): scores maps column -> points for the cells that have a score;
         pending are written answers waiting for a person, ungraded maps the cells the grader
-        could not grade to why (``grader.flags.not_graded_of_student``). Neither of those is in
+        could not grade to why (``grader.outputs.flags.not_graded_of_student``). Neither of those is in
         scores: they have no score yet, which is not 0.
     """
     from pathlib import Path
 
-    from grader.flags import not_graded_of_student
+    from grader.outputs.flags import not_graded_of_student
 
     scores, pending = read_scores(f"sqlite:///{Path(course_root) / 'gradebook.db'}", student_id)
     zero = {f"{nb}/{gid}": 0.0 for nb, gid in zero_cells}

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from grader.report import StudentResult
+from grader.outputs.grades_csv import StudentResult
 
 GRADER_DIR = Path(__file__).resolve().parent
 

@@ -43,8 +43,8 @@ def _feedback(course_root, student_id, zero):
     """Write the student's feedback HTML here, in parallel with other workers; returns an error text or ''."""
     try:
         from grader.autograde import assignment_cells
-        from grader.feedback import write_feedback
         from grader.gradebook_merge import submission_scores
+        from grader.outputs.feedback import write_feedback
 
         scores, _, _ = submission_scores(course_root, student_id, zero)
         write_feedback(course_root, student_id, scores, assignment_cells())
@@ -65,15 +65,15 @@ def preload():
 
     import grader.autograde  # noqa: F401
     import grader.course_dir  # noqa: F401
-    import grader.feedback
     import grader.gradebook_merge  # noqa: F401
     import grader.nbgrader_settings  # noqa: F401
+    import grader.outputs.feedback
     from grader.paths import RELEASE_DIR, source_notebook_names
 
     # nbconvert's exporter, its compiled templates and the highlighted code of the release's cells
     # (a stale or missing release only means fewer cache hits).
     notebooks = [RELEASE_DIR / n for n in source_notebook_names() if (RELEASE_DIR / n).exists()]
-    grader.feedback.warm_up(notebooks)
+    grader.outputs.feedback.warm_up(notebooks)
     _import_course_modules(notebooks)
 
 

@@ -193,8 +193,8 @@ def test_submission_over_its_time_limit_is_stopped(graded, tmp_path):
 
 
 def test_feedback_shows_failures_but_never_hidden_tests(graded):
-    from grader.feedback import _release_sources, sanitize
     from grader.notebook_cells import secret_lines
+    from grader.outputs.feedback import _release_sources, sanitize
 
     _, out, _ = graded
     html = (out / "feedback" / "wrong_laplacian" / "part0_filters.html").read_text()

@@ -6,8 +6,8 @@ import nbformat
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
-from grader.feedback import feedback_exporter
-from grader.safe_html import clean_html
+from grader.outputs.feedback import feedback_exporter
+from grader.outputs.safe_html import clean_html
 
 # A 1x1 PNG, so the page has an image that needs alt text.
 PIXEL = base64.b64encode(bytes.fromhex(
@@ -70,7 +70,7 @@ def test_images_have_alt_text_and_cells_take_keyboard_focus():
 
 def test_cached_highlighting_renders_each_students_own_code():
     """The highlight cache (filled once per batch from the release) never serves another text."""
-    from grader import feedback
+    from grader.outputs import feedback
 
     nb = hostile_notebook()
     feedback._HIGHLIGHTED.clear()

@@ -17,8 +17,8 @@ import pytest
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
-from grader.feedback import write_feedback
 from grader.notebook_cells import graded_cells
+from grader.outputs.feedback import write_feedback
 from grader.paths import ASSIGNMENT_ID
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,8 +1,8 @@
-"""grader.flags: flags and not-graded cells come only from the grader's verdict records."""
+"""grader.outputs.flags: flags and not-graded cells come only from the grader's verdict records."""
 
 import nbformat
 
-from grader.flags import flags_in_notebook, flags_of_student, not_graded_of_student
+from grader.outputs.flags import flags_in_notebook, flags_of_student, not_graded_of_student
 from grader.trusted_tests import VERDICT_MIME
 
 

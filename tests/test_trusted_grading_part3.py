@@ -16,9 +16,9 @@ import torch
 from cell_runner import run_tests
 
 from grader.autograde import Limits, autograde
-from grader.flags import flags_of_student
 from grader.gradescope.results import own_model_accuracy
 from grader.notebook_cells import HIDDEN_BEGIN, HIDDEN_END, fill_answers, reference_answers, region_lines, strip_regions
+from grader.outputs.flags import flags_of_student
 from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
 from grader.trusted_tests import VERDICT_MIME
 

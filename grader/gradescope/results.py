@@ -14,7 +14,7 @@ shows, and when:
 * the top-level ``output`` (visible at once) says which notebooks were found, the submission's
   status, and how many cells fail a public check.
 
-Messages are the exception's last line (as in ``grader.feedback``), never a traceback (which
+Messages are the exception's last line (as in ``grader.outputs.feedback``), never a traceback (which
 would quote the hidden line), cut to ``MAX_MESSAGE`` characters. Written answers are not tests:
 they are graded by hand in a separate Gradescope question, and ``output`` says so.
 The own-design model's test accuracy, as the grader measured it (``OWN_MODEL_MEASURE`` in the
@@ -205,7 +205,7 @@ def build_results(result, cells, autograded_dir, seconds, isolation=""):
         isolation: the sandbox description, for the instructor in ``extra_data``; its mode (the word
             before the colon) is also said in ``output``.
     """
-    from grader.report import StudentResult
+    from grader.outputs.grades_csv import StudentResult
 
     result = result or StudentResult("submission", intake.MISSING_NOTEBOOK, "no notebooks or zip found in the upload")
     tests = []

@@ -133,7 +133,7 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
             if os.geteuid() != 0 and min_isolation in ("root", "uid"):
                 min_isolation = "userns"
             if not _isolation_ok(box.mode, min_isolation):
-                from grader.report import StudentResult
+                from grader.outputs.grades_csv import StudentResult
 
                 log(f"refusing to run student code: isolation {box.description}; "
                     f"required at least {min_isolation!r} (see --min-isolation)")
@@ -147,13 +147,13 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
                 if result is not None:
                     autograded = out / "autograded" / result.student_id / ASSIGNMENT_ID
     except GraderLacksData as exc:  # the image was built without CIFAR-10: the instructor must fix it
-        from grader.report import StudentResult
+        from grader.outputs.grades_csv import StudentResult
 
         log(f"error: {exc}")
         result = StudentResult("submission", intake.GRADING_ERROR, "the autograder lacks the CIFAR-10 data set, so "
                                "nothing was graded; your instructor has been told (this is not your error)")
     except Exception as exc:  # results.json must be written whatever happened
-        from grader.report import StudentResult
+        from grader.outputs.grades_csv import StudentResult
 
         log(traceback.format_exc())
         result = StudentResult("submission", intake.GRADING_ERROR, f"the grader failed ({type(exc).__name__}); "

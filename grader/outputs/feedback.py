@@ -25,8 +25,8 @@ from pathlib import Path
 import nbformat
 
 from grader.notebook_cells import is_graded, is_solution, nbgrader_meta
+from grader.outputs.safe_html import clean_html
 from grader.paths import ASSIGNMENT_ID, REPO_ROOT
-from grader.safe_html import clean_html
 
 
 def _release_sources(release_notebook):
