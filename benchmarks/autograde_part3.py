@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from grader.authoring.demo import make_student  # noqa: E402
 from grader.autograde import autograde  # noqa: E402
-from grader.demo import make_student  # noqa: E402
 from grader.notebook_cells import reference_answers  # noqa: E402
 from grader.paths import RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
 

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.demo import make_student  # noqa: E402
+from grader.authoring.demo import make_student  # noqa: E402
 from grader.notebook_cells import reference_answers  # noqa: E402
 from grader.paths import RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
 

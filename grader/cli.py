@@ -15,7 +15,7 @@ from grader.paths import DEFAULT_GRADING_DIR, RELEASE_DIR
 
 
 def cmd_release(args):
-    from grader.release import stale_release_files, write_release
+    from grader.authoring.release import stale_release_files, write_release
 
     if args.check:
         stale = stale_release_files(args.dest)
@@ -64,8 +64,8 @@ def cmd_autograde(args):
 
 
 def cmd_demo(args):
+    from grader.authoring.demo import run_demo
     from grader.autograde import GraderLacksData
-    from grader.demo import run_demo
 
     try:
         _, table = run_demo(args.out)

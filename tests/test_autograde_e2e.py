@@ -7,8 +7,8 @@ import nbformat
 import pytest
 
 from grader import intake
+from grader.authoring.demo import zip_folder
 from grader.autograde import Limits, assignment_cells, autograde
-from grader.demo import zip_folder
 from grader.notebook_cells import fill_answers, reference_answers
 from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_notebook_names
 

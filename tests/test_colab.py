@@ -15,8 +15,8 @@ import pytest
 from colab_standin import calls, forget, write
 from nbclient import NotebookClient
 
+from grader.authoring.release import COLAB_CELL_ID
 from grader.paths import RELEASE_DIR
-from grader.release import COLAB_CELL_ID
 
 NOTEBOOK = "part0_filters.ipynb"
 

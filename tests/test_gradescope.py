@@ -16,8 +16,8 @@ import jsonschema
 import nbformat
 import pytest
 
+from grader.authoring.demo import WRONG_ANSWER, make_student
 from grader.autograde import assignment_cells, autograde
-from grader.demo import WRONG_ANSWER, make_student
 from grader.gradescope.bundle import build_bundle, extract_bundle
 from grader.gradescope.results import RESULTS_SCHEMA, cell_test, failure, own_model_accuracy
 from grader.gradescope.run import grade

@@ -275,8 +275,8 @@ def trained_batch(tmp_path_factory, quick_base):
     """Real nbgrader on three Part 3 submissions of the quick base run (own model = the same weights):
     "trained" (its own record claims 99%), "honest" (records as trained) and "hostile" (a base.pt
     that runs code when unpickled). Returns ({student: StudentResult}, class folder)."""
+    from grader.authoring.demo import make_student, zip_folder
     from grader.autograde import Limits, autograde
-    from grader.demo import make_student, zip_folder
     from grader.notebook_cells import reference_answers
     from grader.paths import RELEASE_DIR
 

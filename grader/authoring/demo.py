@@ -13,11 +13,11 @@ from pathlib import Path
 
 import nbformat
 
+from grader.authoring.release import build_release
 from grader.autograde import assignment_cells, autograde
 from grader.notebook_cells import fill_answers, reference_answers
 from grader.outputs.grades_csv import format_table
 from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
-from grader.release import build_release
 
 # The wrong answer the demo's third student hands in: a box blur that forgot to normalize.
 WRONG_ANSWER = (
