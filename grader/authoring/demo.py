@@ -27,7 +27,7 @@ WRONG_ANSWER = (
 
 
 # Part 3's reference checkpoints and records (a few MB): python benchmarks/train_reference.py
-# --setting quick --out reference_models (about 20 minutes on 2 CPU cores).
+# --setting quick --out reference_models (about 11 minutes on 2 CPU cores).
 REFERENCE_MODELS = REPO_ROOT / "reference_models"
 REFERENCE_MODEL_FILES = [f"{name}.{ext}" for name in ("base", "batchnorm_dropout", "own") for ext in ("pt", "json")]
 
