@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from autograde_batch import finished_work, make_batch  # noqa: E402
+from revisions import baseline_worktree  # noqa: E402
 
 from grader.paths import RELEASE_DIR, source_notebook_names  # noqa: E402
 
@@ -63,12 +64,8 @@ def main():
     if not (tmp / "batch").exists():
         make_batch(tmp / "batch", args.count, notebooks, finished_work(tmp / "finished", notebooks), None)
     count = len(list((tmp / "batch").iterdir()))
-    baseline_tree = tmp / "baseline-tree"
-    if not baseline_tree.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(baseline_tree), args.baseline], cwd=REPO,
-                       check=True, capture_output=True)
     times = {"baseline": [], "current": []}
-    try:
+    with baseline_worktree(args.baseline, tmp, keep=bool(args.keep)) as baseline_tree:
         for round_no in range(1, args.rounds + 1):
             for side, tree in (("baseline", baseline_tree), ("current", REPO)):
                 times[side].append(grade(tree, tmp / "batch", tmp / side, args.workers))
@@ -87,10 +84,6 @@ def main():
                     diff = {k: (old.get(sid, {}).get(k), v) for k, v in new.get(sid, {}).items()
                             if old.get(sid, {}).get(k) != v}
                     print(f"  {sid}: {diff}")
-    finally:
-        if not args.keep:
-            subprocess.run(["git", "worktree", "remove", "--force", str(baseline_tree)], cwd=REPO, capture_output=True)
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

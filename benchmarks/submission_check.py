@@ -12,7 +12,6 @@ HW3_DATA_DIR (e.g. ../shared/data) where there is no internet.
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from revisions import baseline_worktree  # noqa: E402
 
 from grader.authoring.demo import make_student  # noqa: E402
 from grader.notebook_cells import reference_answers  # noqa: E402
@@ -66,12 +68,8 @@ def main(argv=None):
     zip_path = tmp / "hw3_submission.zip"
     if not zip_path.exists():
         write_zip(finished_homework(tmp / "homework"), zip_path)
-    baseline = tmp / "baseline-tree"
-    if not baseline.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline], cwd=REPO,
-                       check=True, capture_output=True)
     times = {"baseline": [], "current": []}
-    try:
+    with baseline_worktree(args.baseline, tmp, keep=bool(args.keep)) as baseline:
         for round_no in range(1, args.rounds + 1):
             for side, tree in (("baseline", baseline), ("current", REPO)):
                 seconds, status, out = check_seconds(tree, zip_path)
@@ -80,10 +78,6 @@ def main(argv=None):
                       f"{out.strip().splitlines()[-1] if out.strip() else ''}", flush=True)
         b, c = sum(times["baseline"]) / args.rounds, sum(times["current"]) / args.rounds
         print(f"check of one finished homework: baseline {b:.1f} s, current {c:.1f} s (current / baseline {c / b:.3f})")
-    finally:
-        if not args.keep:
-            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=REPO, capture_output=True)
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
