@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from grader.nbgrader_settings import nbgrader_config  # noqa: E402
+from grader.course import nbgrader_config  # noqa: E402
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 c.merge(nbgrader_config(os.path.dirname(os.path.abspath(__file__))))

@@ -29,11 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nbformat  # noqa: E402
 
-from grader import intake, staging  # noqa: E402
-from grader.autograde import autograde  # noqa: E402
-from grader.course_dir import copy_helpers, copy_source, generate_assignment  # noqa: E402
-from grader.notebook_cells import fill_answers, reference_answers  # noqa: E402
-from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader import intake  # noqa: E402
+from grader.cells import fill_answers, reference_answers  # noqa: E402
+from grader.course import (  # noqa: E402  # noqa: E402
+    ASSIGNMENT_ID,
+    RELEASE_DIR,
+    SOURCE_DIR,
+    copy_helpers,
+    copy_source,
+    generate_assignment,
+    source_notebook_names,
+)
+from grader.grading import autograde  # noqa: E402
 
 WRONG = {
     "box_kernel": "def box_kernel(n):\n    return np.ones((n, n))\n",
@@ -92,9 +99,9 @@ def plain_nbgrader(batch, course):
     for sub in intake.discover([batch], id_pattern=""):
         intake.unpack(sub, course / "intake" / sub.student_id)
         intake.match_notebooks(sub, source_notebook_names())
-        staging.drop_unreadable_notebooks(sub)
+        intake.drop_unreadable_notebooks(sub)
         if sub.notebooks:
-            staging.stage(sub, course)
+            intake.stage(sub, course)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     # Staging above is not timed (the tool's own intake is part of its time).
     (seconds, cpu), _ = timed(lambda: subprocess.run(

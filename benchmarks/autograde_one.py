@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader.authoring.demo import make_student  # noqa: E402
 from grader.authoring.release import build_release  # noqa: E402
-from grader.autograde import autograde  # noqa: E402
-from grader.notebook_cells import reference_answers  # noqa: E402
-from grader.paths import ASSIGNMENT_ID, SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader.cells import reference_answers  # noqa: E402
+from grader.course import ASSIGNMENT_ID, SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader.grading import autograde  # noqa: E402
 
 
 def main():

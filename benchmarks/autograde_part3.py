@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader.authoring.demo import make_student  # noqa: E402
-from grader.autograde import autograde  # noqa: E402
-from grader.notebook_cells import reference_answers  # noqa: E402
-from grader.paths import RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader.cells import reference_answers  # noqa: E402
+from grader.course import RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader.grading import autograde  # noqa: E402
 
 NOTEBOOK = "part3_pytorch_cnn.ipynb"
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from autograde_batch import finished_work, make_batch  # noqa: E402
 from revisions import baseline_worktree  # noqa: E402
 
-from grader.paths import RELEASE_DIR, source_notebook_names  # noqa: E402
+from grader.course import RELEASE_DIR, source_notebook_names  # noqa: E402
 
 SCORE_SKIP = ("detail", "seconds")
 

@@ -23,9 +23,11 @@ from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.course_dir import copy_helpers  # noqa: E402  (these grader modules need no nbgrader)
-from grader.notebook_cells import nbgrader_meta  # noqa: E402
-from grader.paths import SOURCE_DIR  # noqa: E402
+from grader.cells import nbgrader_meta  # noqa: E402
+from grader.course import (
+    SOURCE_DIR,  # noqa: E402
+    copy_helpers,  # noqa: E402  (these grader modules need no nbgrader)
+)
 
 
 def cell_text(cell):

@@ -21,10 +21,14 @@ from nbclient import NotebookClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader import intake  # noqa: E402
-from grader.autograde import grade_submission, prepare_grading_dir  # noqa: E402
-from grader.course_dir import copy_helpers  # noqa: E402
-from grader.notebook_cells import nbgrader_meta  # noqa: E402
-from grader.paths import SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader.cells import nbgrader_meta  # noqa: E402
+from grader.course import (  # noqa: E402
+    SOURCE_DIR,
+    copy_helpers,  # noqa: E402
+    source_notebook_names,
+)
+from grader.grading.folders import prepare_grading_dir  # noqa: E402
+from grader.grading.submission import grade_submission  # noqa: E402
 
 
 def run_timed(path, folder):

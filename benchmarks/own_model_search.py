@@ -29,7 +29,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.reference import reference_namespace  # noqa: E402
+from grader.cells import reference_namespace  # noqa: E402
 from helpers.torch_data import batches, load_cifar10_tensors, pick_device  # noqa: E402
 from helpers.training import count_parameters, prepared, train_model  # noqa: E402
 

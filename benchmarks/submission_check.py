@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from revisions import baseline_worktree  # noqa: E402
 
 from grader.authoring.demo import make_student  # noqa: E402
-from grader.notebook_cells import reference_answers  # noqa: E402
-from grader.paths import RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
+from grader.cells import reference_answers  # noqa: E402
+from grader.course import RELEASE_DIR, SOURCE_DIR, source_notebook_names  # noqa: E402
 
 
 def finished_homework(folder):

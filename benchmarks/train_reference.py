@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader.reference import reference_namespace  # noqa: E402
+from grader.cells import reference_namespace  # noqa: E402
 from helpers.torch_data import load_cifar10_tensors, pick_device  # noqa: E402
 from helpers.training import GIVEN_SETTINGS, prepared, save_run, train_model  # noqa: E402
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.paths import DEFAULT_GRADING_DIR, RELEASE_DIR
+from grader.course import DEFAULT_GRADING_DIR, RELEASE_DIR
 
 
 def cmd_release(args):
@@ -34,7 +34,8 @@ def cmd_release(args):
 def cmd_autograde(args):
     import re
 
-    from grader.autograde import GraderLacksData, Limits, Options, assignment_cells, autograde
+    from grader.cells import assignment_cells
+    from grader.grading import GraderLacksData, Limits, Options, autograde
     from grader.outputs.grades_csv import format_table
 
     limits = Limits(submission_s=args.timeout, cell_s=args.cell_timeout, memory_bytes=int(args.memory_gb * (1 << 30)))
@@ -65,7 +66,7 @@ def cmd_autograde(args):
 
 def cmd_demo(args):
     from grader.authoring.demo import run_demo
-    from grader.autograde import GraderLacksData
+    from grader.grading import GraderLacksData
 
     try:
         _, table = run_demo(args.out)
@@ -78,7 +79,7 @@ def cmd_demo(args):
 
 
 def cmd_check(args):
-    from grader.check import check_zip
+    from grader.grading.check import check_zip
 
     if not args.zip.is_file():
         print(f"error: no such file: {args.zip}", file=sys.stderr)

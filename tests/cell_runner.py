@@ -1,7 +1,7 @@
 """Run a source notebook's test cells in-process against chosen answers (fast, no kernel).
 
 The grader runs the same code through nbgrader, with the answers in a kernel and the hidden
-tests in its own process (``grader.trusted_tests``); this is for checking, in milliseconds
+tests in its own process (``grader.grading.trusted_tests``); this is for checking, in milliseconds
 per case, that each test cell accepts every correct answer and rejects the wrong ones (run in
 one process, the hidden tests' ``_kernel.namespace()`` is their own globals). Cells run in
 notebook order, as under the grader (later test cells may use what earlier hidden tests
@@ -10,19 +10,15 @@ defined); provided cells other than setup are skipped for speed.
 
 import nbformat
 
-from grader.notebook_cells import is_graded, is_solution, nbgrader_meta, strip_markers
-from grader.trusted_tests import split_test_source
-
-
-def _without_magics(source):
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("%"))
+from grader.cells import is_graded, is_solution, nbgrader_meta, strip_markers, without_magics
+from grader.grading.trusted_tests import split_test_source
 
 
 def load_cells(notebook_path):
     """(setup_sources, answers, tests): the setup code, answer code by grade_id, full test code
     (hidden tests included) by grade_id."""
     nb = nbformat.read(notebook_path, as_version=4)
-    setup = [_without_magics(c.source) for c in nb.cells if nbgrader_meta(c).get("grade_id") == "setup"]
+    setup = [without_magics(c.source) for c in nb.cells if nbgrader_meta(c).get("grade_id") == "setup"]
     answers = {nbgrader_meta(c)["grade_id"]: strip_markers(c.source) for c in nb.cells
                if is_solution(c) and c.cell_type == "code"}
     tests = {nbgrader_meta(c)["grade_id"]: strip_markers(c.source) for c in nb.cells
@@ -48,7 +44,7 @@ def run_tests(notebook_path, answer_overrides, preset=None, namespace=None):
             continue
         grade_id = nbgrader_meta(cell).get("grade_id")
         if grade_id == "setup":
-            exec(compile(_without_magics(cell.source), "<setup>", "exec"), namespace)
+            exec(compile(without_magics(cell.source), "<setup>", "exec"), namespace)
         elif is_solution(cell):
             code = answer_overrides.get(grade_id, strip_markers(cell.source))
             try:

@@ -66,8 +66,7 @@ def executed_source(tmp_path_factory):
     import nbformat
     from nbclient import NotebookClient
 
-    from grader.course_dir import copy_helpers
-    from grader.paths import SOURCE_DIR, source_notebook_names
+    from grader.course import SOURCE_DIR, copy_helpers, source_notebook_names
 
     folder = tmp_path_factory.mktemp("executed-source")
     copy_helpers(folder)

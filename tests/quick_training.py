@@ -32,7 +32,7 @@ def start(folder):
 def train(folder):
     """Train the source notebook's reference NeuralNetwork (no batch norm, no dropout), quick setting."""
     sys.path.insert(0, str(REPO_ROOT))
-    from grader.reference import reference_namespace
+    from grader.cells import reference_namespace
     from helpers.torch_data import load_cifar10_tensors
     from helpers.training import GIVEN_SETTINGS, save_run, train_model
 

@@ -6,11 +6,11 @@ import shutil
 import nbformat
 import pytest
 
-from grader import intake
 from grader.authoring.demo import zip_folder
-from grader.autograde import Limits, assignment_cells, autograde
-from grader.notebook_cells import fill_answers, reference_answers
-from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_notebook_names
+from grader.cells import assignment_cells, fill_answers, reference_answers
+from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_notebook_names
+from grader.grading import Limits, autograde
+from grader.results import Status
 
 NB = "part0_filters.ipynb"
 # Notebooks students have (a notebook still being written may be in source/ but not released yet).
@@ -188,12 +188,12 @@ def test_submission_over_its_time_limit_is_stopped(graded, tmp_path):
     _, _, submissions = graded
     shutil.copytree(submissions / "infinite_loop", tmp_path / "slow")
     result = autograde([tmp_path / "slow"], tmp_path / "out", Limits(submission_s=8), log=lambda _: None)[0]
-    assert result.status == intake.TIMEOUT
+    assert result.status == Status.TIMEOUT
     assert result.total == 0 and "longer than 8 s" in result.detail
 
 
 def test_feedback_shows_failures_but_never_hidden_tests(graded):
-    from grader.notebook_cells import secret_lines
+    from grader.cells import secret_lines
     from grader.outputs.feedback import _release_sources, sanitize
 
     _, out, _ = graded

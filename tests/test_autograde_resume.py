@@ -10,10 +10,9 @@ import time
 import nbformat
 import pytest
 
-from grader.autograde import Limits, autograde
-from grader.course_dir import source_fingerprint
-from grader.notebook_cells import fill_answers, reference_answers
-from grader.paths import RELEASE_DIR, REPO_ROOT, SOURCE_DIR
+from grader.cells import fill_answers, reference_answers
+from grader.course import RELEASE_DIR, REPO_ROOT, SOURCE_DIR, source_fingerprint
+from grader.grading import Limits, autograde
 
 NB = "part0_filters.ipynb"
 

@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from grader import sandbox
-from grader.guard import protected_names
+from grader.isolation import sandbox
+from grader.isolation.guard import protected_names
 
 
 def test_detect_picks_a_working_mode_and_says_what_it_protects(tmp_path):
@@ -145,14 +145,14 @@ def test_guard_protects_what_the_read_only_cells_import():
 
 
 def test_python_paths_never_reopen_the_repository():
-    from grader.paths import REPO_ROOT
+    from grader.course import REPO_ROOT
 
     for path in sandbox.python_paths():
         assert path != str(REPO_ROOT) and not str(REPO_ROOT).startswith(path.rstrip("/") + "/")
 
 
 def test_workers_share_the_cores_between_their_kernels_math_threads(monkeypatch):
-    from grader.autograde import thread_env
+    from grader.grading.worker_process import thread_env
 
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)

@@ -3,7 +3,7 @@ on one long one."""
 
 import zipfile
 
-from grader.resume import content_size
+from grader.grading.resume import content_size
 
 
 def test_expected_work_is_bytes_on_disk_without_following_links(tmp_path):

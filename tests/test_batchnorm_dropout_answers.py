@@ -5,7 +5,7 @@ import pytest
 from cell_runner import assert_loses_only_own_points, assert_scores_full, cases, load_cells, quiet_outcomes
 from cell_runner import variant as reference_variant
 
-from grader.paths import SOURCE_DIR
+from grader.course import SOURCE_DIR
 
 NOTEBOOK = SOURCE_DIR / "part1_batchnorm_dropout.ipynb"
 # Wrong answers divide by zero on purpose; numpy warns, which is not what is tested here.

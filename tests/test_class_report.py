@@ -3,7 +3,7 @@
 import csv
 import xml.etree.ElementTree as ET
 
-from grader.notebook_cells import GradedCell
+from grader.cells import GradedCell
 from grader.outputs.class_report import _bin_counts, histogram_svg, write_class_report
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -47,7 +47,8 @@ def test_report_is_one_page_with_every_column_and_the_problems(tmp_path):
 def test_cells_with_no_score_yet_are_left_out_of_the_means(tmp_path):
     """Written answers waiting for a person (and cells the grader could not grade) are empty in
     grades.csv: the report's means are over the scores that exist, not dragged down as zeros."""
-    from grader.outputs.grades_csv import StudentResult, write_grades_csv
+    from grader.outputs.grades_csv import write_grades_csv
+    from grader.results import StudentResult
 
     cells = [GradedCell("part0_filters", "test_box", 2), GradedCell("part0_filters", "written", 3, manual=True)]
     results = [StudentResult("ann", "graded", scores={"part0_filters/test_box": 2.0},

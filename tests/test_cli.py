@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from grader.paths import REPO_ROOT
+from grader.course import REPO_ROOT
 
 
 def grader(*args, timeout=600):
@@ -14,7 +14,7 @@ def grader(*args, timeout=600):
 def test_demo_prints_full_zero_and_partial_rows():
     """What the README promises: the reference student earns every autograded point (Part 3's
     reference checkpoints included), the untouched release none, the wrong answer all but its own."""
-    from grader.autograde import assignment_cells
+    from grader.cells import assignment_cells
 
     auto = sum(c.points for c in assignment_cells() if not c.manual)
     full = sum(c.points for c in assignment_cells())

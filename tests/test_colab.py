@@ -16,7 +16,7 @@ from colab_standin import calls, forget, write
 from nbclient import NotebookClient
 
 from grader.authoring.release import COLAB_CELL_ID
-from grader.paths import RELEASE_DIR
+from grader.course import RELEASE_DIR
 
 NOTEBOOK = "part0_filters.ipynb"
 

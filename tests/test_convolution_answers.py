@@ -5,7 +5,7 @@ import pytest
 from cell_runner import assert_loses_only_own_points, assert_scores_full, cases, load_cells, quiet_outcomes
 from cell_runner import variant as reference_variant
 
-from grader.paths import SOURCE_DIR
+from grader.course import SOURCE_DIR
 
 NOTEBOOK = SOURCE_DIR / "part2_convolution.ipynb"
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -167,7 +167,7 @@ def test_part1_bug_costs_no_part2_points(bug, tmp_path, monkeypatch):
     """Part 2 imports the student's Part 1 batch norm; the graded cells still pass with a broken one."""
     import nbformat
 
-    from grader.notebook_cells import is_solution, nbgrader_meta
+    from grader.cells import is_solution, nbgrader_meta
 
     part1 = nbformat.read(SOURCE_DIR / "part1_batchnorm_dropout.ipynb", as_version=4)
     old, new = PART1_BUGS[bug]

@@ -17,9 +17,9 @@ import pytest
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 
-from grader.notebook_cells import graded_cells
+from grader.cells import graded_cells
+from grader.course import ASSIGNMENT_ID
 from grader.outputs.feedback import write_feedback
-from grader.paths import ASSIGNMENT_ID
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

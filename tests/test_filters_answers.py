@@ -4,7 +4,7 @@ plausible wrong ones, each costing only its own function's points."""
 import pytest
 from cell_runner import load_cells, run_test_cell
 
-from grader.paths import SOURCE_DIR
+from grader.course import SOURCE_DIR
 
 NOTEBOOK = SOURCE_DIR / "part0_filters.ipynb"
 TESTS = {"box_kernel": "test_box_kernel", "laplacian_kernel": "test_laplacian_kernel"}
@@ -110,7 +110,7 @@ def test_some_wrong_answers_pass_public_tests_and_only_hidden_tests_catch_them()
     """The hidden tests earn their place: these pass every public check."""
     import nbformat
 
-    from grader.notebook_cells import strip_regions
+    from grader.cells import strip_regions
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     public_only = {

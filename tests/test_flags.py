@@ -2,8 +2,8 @@
 
 import nbformat
 
+from grader.grading.trusted_tests import VERDICT_MIME
 from grader.outputs.flags import flags_in_notebook, flags_of_student, not_graded_of_student
-from grader.trusted_tests import VERDICT_MIME
 
 
 def _cell(grade_id, outputs, grade=True):

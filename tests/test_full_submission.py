@@ -5,8 +5,9 @@ import shutil
 
 import nbformat
 
-from grader.autograde import assignment_cells, autograde
-from grader.paths import ASSIGNMENT_ID
+from grader.cells import assignment_cells
+from grader.course import ASSIGNMENT_ID
+from grader.grading import autograde
 
 # Under test, Part 3's models are trained in the "smoke" setting (one short epoch: 10-30% accuracy),
 # far under the thresholds: these cells score 0 here. tests/test_pytorch_grading.py grades real runs.

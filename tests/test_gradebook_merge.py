@@ -1,4 +1,4 @@
-"""grader.gradebook_merge: a worker's gradebook into the course gradebook, and the scores read back.
+"""grader.grading.gradebook: a worker's gradebook into the course gradebook, and the scores read back.
 
 Real nbgrader gradebooks (sqlite), built with nbgrader's own API: one notebook with a test cell,
 a second test cell and a written answer.
@@ -11,9 +11,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.gradebook_merge import merge_submission, read_scores, submission_scores
-from grader.paths import ASSIGNMENT_ID
-from grader.trusted_tests import VERDICT_MIME
+from grader.course import ASSIGNMENT_ID
+from grader.grading.gradebook import merge_submission, read_scores, submission_scores
+from grader.grading.trusted_tests import VERDICT_MIME
 
 NB = "part0_filters"
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own session notes

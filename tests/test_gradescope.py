@@ -17,12 +17,12 @@ import nbformat
 import pytest
 
 from grader.authoring.demo import WRONG_ANSWER, make_student
-from grader.autograde import assignment_cells, autograde
+from grader.cells import GradedCell, assignment_cells, reference_answers
+from grader.course import RELEASE_DIR, SOURCE_DIR
 from grader.gradescope.bundle import build_bundle, extract_bundle
 from grader.gradescope.results import RESULTS_SCHEMA, cell_test, failure, own_model_accuracy
 from grader.gradescope.run import grade
-from grader.notebook_cells import GradedCell, reference_answers
-from grader.paths import RELEASE_DIR, SOURCE_DIR
+from grader.grading import autograde
 
 PART0 = "part0_filters.ipynb"
 # A student cell that tries to read the hidden tests; the sandbox must stop it.
@@ -99,7 +99,8 @@ def _auto_cells():
 def test_bundle_contents_and_scripts(bundle):
     zip_path, names, root = bundle
     assert {"setup.sh", "run_autograder", "requirements.txt", "nbgrader_config.py", "README.md",
-            "grader/autograde.py", "grader/gradescope/run.py", "helpers/checks.py", f"source/hw3/{PART0}"} <= set(names)
+            "grader/grading/batch.py", "grader/gradescope/run.py", "helpers/checks.py",
+            f"source/hw3/{PART0}"} <= set(names)
     with zipfile.ZipFile(zip_path) as zf:
         assert sorted(zf.namelist()) == sorted(names)
     for name in names:
@@ -216,7 +217,7 @@ def test_failures_are_public_or_hidden_by_the_failing_line():
 
 
 def test_leaderboard_reads_the_own_model_accuracy(tmp_path):
-    from grader.trusted_tests import VERDICT_MIME
+    from grader.grading.trusted_tests import VERDICT_MIME
 
     nb = nbformat.v4.new_notebook()
     printed = "models/own.pt: 812345 parameters; test accuracy measured by the grader: 99.90%\n"

@@ -25,9 +25,9 @@ import pytest
 from test_gradescope import PART0, _part0_student
 from test_sandbox_attacks import _pids_with
 
+from grader.cells import reference_answers
+from grader.course import SOURCE_DIR
 from grader.gradescope.bundle import build_bundle, extract_bundle
-from grader.notebook_cells import reference_answers
-from grader.paths import SOURCE_DIR
 
 # Run as root before the container is entered: overlays the non-traversable folders above the paths
 # given as arguments with a 0755 tmpfs and binds those paths back.

@@ -23,9 +23,9 @@ import nbformat
 import pytest
 import torch
 
-from grader.autograde import GraderLacksData, Limits, autograde
-from grader.notebook_cells import fill_answers, reference_answers
-from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
+from grader.cells import fill_answers, reference_answers
+from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
+from grader.grading import GraderLacksData, Limits, autograde
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NB = "part3_pytorch_cnn.ipynb"

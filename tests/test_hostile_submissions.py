@@ -12,12 +12,11 @@ import zipfile
 import nbformat
 import pytest
 
-from grader import intake
-from grader.autograde import Limits, assignment_cells, autograde
-from grader.course_dir import source_fingerprint
-from grader.notebook_cells import fill_answers, nbgrader_meta, reference_answers
-from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
-from grader.sandbox import detect
+from grader.cells import assignment_cells, fill_answers, nbgrader_meta, reference_answers
+from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_fingerprint
+from grader.grading import Limits, autograde
+from grader.isolation.sandbox import detect
+from grader.results import Status
 
 NB = "part0_filters.ipynb"
 REF = reference_answers(SOURCE_DIR / NB)
@@ -42,25 +41,25 @@ SNOOP = (  # what a curious student tries: every line prints what it found
 )
 
 EXPECTED = {  # student -> (status, box points, laplacian points)
-    "reference": (intake.MISSING_NOTEBOOK, 2, 3),
-    "corrupt_zip": (intake.UNREADABLE_ZIP, 0, 0),
-    "zip_bomb": (intake.REFUSED_ZIP, 0, 0),
-    "path_traversal": (intake.MISSING_NOTEBOOK, 2, 3),
-    "no_notebook": (intake.MISSING_NOTEBOOK, 0, 0),
-    "renamed": (intake.MISSING_NOTEBOOK, 2, 3),
-    "invalid_json": (intake.UNREADABLE_NOTEBOOK, 0, 0),
-    "test_cell_deleted": (intake.TEST_CELLS_CHANGED, 2, 0),
-    "test_cell_edited": (intake.TEST_CELLS_CHANGED, 0, 3),
-    "infinite_loop": (intake.MISSING_NOTEBOOK, 2, 0),
-    "memory_hog": (intake.MISSING_NOTEBOOK, 0, 3),
-    "os_exit": (intake.KERNEL_DIED, 2, 0),
-    "patches_numpy": (intake.TAMPERING, 2, 0),
-    "patches_test_helpers": (intake.TAMPERING, 0, 3),
-    "swallows_exceptions": (intake.TAMPERING, 0, 0),
-    "rewrites_test_cells": (intake.TAMPERING, 0, 3),
-    "ships_helpers": (intake.MISSING_NOTEBOOK, 0, 3),
-    "prints_fake_results": (intake.MISSING_NOTEBOOK, 0, 3),
-    "snoops": (intake.MISSING_NOTEBOOK, 2, 3),
+    "reference": (Status.MISSING_NOTEBOOK, 2, 3),
+    "corrupt_zip": (Status.UNREADABLE_ZIP, 0, 0),
+    "zip_bomb": (Status.REFUSED_ZIP, 0, 0),
+    "path_traversal": (Status.MISSING_NOTEBOOK, 2, 3),
+    "no_notebook": (Status.MISSING_NOTEBOOK, 0, 0),
+    "renamed": (Status.MISSING_NOTEBOOK, 2, 3),
+    "invalid_json": (Status.UNREADABLE_NOTEBOOK, 0, 0),
+    "test_cell_deleted": (Status.TEST_CELLS_CHANGED, 2, 0),
+    "test_cell_edited": (Status.TEST_CELLS_CHANGED, 0, 3),
+    "infinite_loop": (Status.MISSING_NOTEBOOK, 2, 0),
+    "memory_hog": (Status.MISSING_NOTEBOOK, 0, 3),
+    "os_exit": (Status.KERNEL_DIED, 2, 0),
+    "patches_numpy": (Status.TAMPERING, 2, 0),
+    "patches_test_helpers": (Status.TAMPERING, 0, 3),
+    "swallows_exceptions": (Status.TAMPERING, 0, 0),
+    "rewrites_test_cells": (Status.TAMPERING, 0, 3),
+    "ships_helpers": (Status.MISSING_NOTEBOOK, 0, 3),
+    "prints_fake_results": (Status.MISSING_NOTEBOOK, 0, 3),
+    "snoops": (Status.MISSING_NOTEBOOK, 2, 3),
 }
 
 
@@ -194,7 +193,7 @@ def test_grades_csv_report_and_gradebook_cover_the_whole_class(graded):
     with Gradebook(f"sqlite:///{tmp / 'out' / 'gradebook.db'}") as gb:
         graded_ids = {s.student.id for s in gb.find_assignment(ASSIGNMENT_ID).submissions}
         assert graded_ids == {sid for sid, (status, _, _) in EXPECTED.items()
-                              if status not in (intake.UNREADABLE_ZIP, intake.REFUSED_ZIP, intake.UNREADABLE_NOTEBOOK)
+                              if status not in (Status.UNREADABLE_ZIP, Status.REFUSED_ZIP, Status.UNREADABLE_NOTEBOOK)
                               and sid != "no_notebook"}
         assert gb.find_submission(ASSIGNMENT_ID, "reference").score == 5
         assert gb.find_submission(ASSIGNMENT_ID, "patches_numpy").score == 2
@@ -218,4 +217,4 @@ def test_rerun_reuses_finished_results_and_regrades_only_what_changed(graded):
     assert len(reused) == len(EXPECTED)  # every submission, even those with statuses
     # Same bytes graded from scratch: the same score (grading is deterministic).
     fresh = autograde([tmp / "class" / "patches_numpy"], tmp / "out", LIMITS, log=lambda _: None, resume=False)
-    assert fresh[0].scores == results["patches_numpy"].scores and fresh[0].status == intake.TAMPERING
+    assert fresh[0].scores == results["patches_numpy"].scores and fresh[0].status == Status.TAMPERING

@@ -17,9 +17,9 @@ import pytest
 from nbclient import NotebookClient
 from scipy import signal
 
-from grader.notebook_cells import graded_cells
+from grader.cells import graded_cells
+from grader.course import REPO_ROOT, SOURCE_DIR, source_notebook_names
 from grader.outputs.grades_csv import csv_header
-from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))

@@ -6,6 +6,8 @@ import zipfile
 import pytest
 
 from grader import intake
+from grader.intake import unpacking, vetting
+from grader.results import Status
 
 
 def make_zip(path, members):
@@ -40,7 +42,7 @@ def test_duplicate_ids_are_flagged_not_merged(tmp_path):
     (tmp_path / "a" / "alice").mkdir(parents=True)
     make_zip(tmp_path / "a" / "alice.zip", {"x": "y"})
     subs = intake.discover([tmp_path / "a"])
-    assert [s.status for s in subs] == [intake.GRADED, intake.DUPLICATE_ID]
+    assert [s.status for s in subs] == [Status.GRADED, Status.DUPLICATE_ID]
 
 
 def test_unsafe_zip_members_are_skipped(tmp_path):
@@ -59,7 +61,7 @@ def test_unsafe_zip_members_are_skipped(tmp_path):
     files = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert files == ["hw3/part0_filters.ipynb"]
     assert not (tmp_path / "escape.txt").exists()
-    assert sub.status == intake.GRADED and "symbolic link" in sub.detail and "outside" in sub.detail
+    assert sub.status == Status.GRADED and "symbolic link" in sub.detail and "outside" in sub.detail
 
 
 def test_broken_zip_gets_status(tmp_path):
@@ -67,7 +69,7 @@ def test_broken_zip_gets_status(tmp_path):
     bad.write_bytes(b"PK\x03\x04 this is not really a zip")
     sub = intake.discover([bad])[0]
     intake.unpack(sub, tmp_path / "out")
-    assert sub.status == intake.UNREADABLE_ZIP and sub.root is None
+    assert sub.status == Status.UNREADABLE_ZIP and sub.root is None
 
 
 def test_notebooks_matched_exactly_or_through_rename_noise(tmp_path):
@@ -78,7 +80,7 @@ def test_notebooks_matched_exactly_or_through_rename_noise(tmp_path):
     intake.unpack(sub, tmp_path / "out")
     intake.match_notebooks(sub, ["part0_filters.ipynb", "part1_other.ipynb"])
     assert sub.notebooks["part0_filters.ipynb"].name == "Copy of part0_filters (1).ipynb"
-    assert sub.status == intake.MISSING_NOTEBOOK
+    assert sub.status == Status.MISSING_NOTEBOOK
     assert "part1_other.ipynb not found" in sub.detail and "graded 'Copy of" in sub.detail
 
 
@@ -89,24 +91,24 @@ def test_zip_bomb_is_refused_with_its_own_status(tmp_path):
         zf.writestr("hw3/zeros.bin", b"\0" * (20 << 20))  # 20 MiB that compress about 1000:1
     sub = intake.discover([bomb])[0]
     intake.unpack(sub, tmp_path / "out")
-    assert sub.status == intake.REFUSED_ZIP and sub.root is None
+    assert sub.status == Status.REFUSED_ZIP and sub.root is None
     assert "zip bomb" in sub.detail and not (tmp_path / "out" / "hw3" / "zeros.bin").exists()
 
 
 def test_caps_count_real_bytes_and_files(tmp_path, monkeypatch):
     many = make_zip(tmp_path / "many.zip", {f"f{i}.txt": "x" for i in range(12)})
-    monkeypatch.setattr(intake, "MAX_FILES", 10)
+    monkeypatch.setattr(unpacking, "MAX_FILES", 10)
     sub = intake.discover([many])[0]
     intake.unpack(sub, tmp_path / "a")
-    assert sub.status == intake.REFUSED_ZIP and "12 files" in sub.detail
+    assert sub.status == Status.REFUSED_ZIP and "12 files" in sub.detail
     # A member whose header understates its size is stopped by the bytes actually decompressed.
     import io
 
     class Lying(io.BytesIO):
         pass
 
-    with pytest.raises(intake.Refused):
-        intake._copy_capped(Lying(b"y" * 5000), io.BytesIO(), budget=4096)
+    with pytest.raises(unpacking.Refused):
+        unpacking._copy_capped(Lying(b"y" * 5000), io.BytesIO(), budget=4096)
 
 
 def test_id_pattern_reads_canvas_names_and_can_be_changed():
@@ -182,7 +184,7 @@ def test_folder_submission_does_not_follow_a_linked_notebook(tmp_path):
     assert staged_files(out) == ["notes.txt"]
     assert not any(p.is_symlink() for p in out.rglob("*"))
     assert all("SOLUTION-CANARY" not in p.read_text() for p in out.rglob("*") if p.is_file())
-    assert sub.status == intake.MISSING_NOTEBOOK and "part0_filters.ipynb" not in sub.notebooks
+    assert sub.status == Status.MISSING_NOTEBOOK and "part0_filters.ipynb" not in sub.notebooks
     assert "skipped 1 link in the folder: part0_filters.ipynb" in sub.detail
 
 
@@ -198,7 +200,7 @@ def test_folder_submission_does_not_follow_a_linked_folder(tmp_path):
     intake.unpack(sub, tmp_path / "out")
     assert staged_files(tmp_path / "out") == ["hw3", "hw3/part1_other.ipynb"]
     assert not (tmp_path / "out" / "hw3" / "data").exists()
-    assert sub.status == intake.GRADED and sub.root == tmp_path / "out"
+    assert sub.status == Status.GRADED and sub.root == tmp_path / "out"
     assert "skipped 1 link in the folder: hw3/data" in sub.detail
 
 
@@ -212,20 +214,20 @@ def test_folder_submission_skips_a_fifo(tmp_path):
     sub = intake.discover([folder])[0]
     intake.unpack(sub, tmp_path / "out")
     assert staged_files(tmp_path / "out") == ["part0_filters.ipynb"]
-    assert sub.status == intake.GRADED and "skipped 1 special file in the folder: pipe" in sub.detail
+    assert sub.status == Status.GRADED and "skipped 1 special file in the folder: pipe" in sub.detail
 
 
 def test_folder_over_the_caps_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(intake, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(unpacking, "MAX_FILE_BYTES", 1000)
     big = tmp_path / "big"
     (big / "data").mkdir(parents=True)
     (big / "part0_filters.ipynb").write_text("{}")
     (big / "data" / "attachment.bin").write_bytes(b"x" * 1001)
     sub = intake.discover([big])[0]
     intake.unpack(sub, tmp_path / "a")
-    assert sub.status == intake.REFUSED_ZIP and sub.root is None and not (tmp_path / "a").exists()
+    assert sub.status == Status.REFUSED_ZIP and sub.root is None and not (tmp_path / "a").exists()
     assert "folder big refused: 'data/attachment.bin' is larger than" in sub.detail
-    monkeypatch.setattr(intake, "MAX_FILES", 10)
+    monkeypatch.setattr(unpacking, "MAX_FILES", 10)
     many = tmp_path / "many"
     many.mkdir()
     (many / "part0_filters.ipynb").write_text("{}")
@@ -233,22 +235,22 @@ def test_folder_over_the_caps_is_refused(tmp_path, monkeypatch):
         (many / f"f{i}.txt").write_text("x")
     sub = intake.discover([many])[0]
     intake.unpack(sub, tmp_path / "b")
-    assert sub.status == intake.REFUSED_ZIP and sub.root is None
+    assert sub.status == Status.REFUSED_ZIP and sub.root is None
     assert "folder many refused: at least 11 files (the limit is 10)" in sub.detail
 
 
 def test_folder_caps_count_the_bytes_actually_copied(tmp_path, monkeypatch):
     import os
 
-    monkeypatch.setattr(intake, "MAX_TOTAL_BYTES", 1500)
-    monkeypatch.setattr(intake, "MAX_FILE_BYTES", 1200)
+    monkeypatch.setattr(unpacking, "MAX_TOTAL_BYTES", 1500)
+    monkeypatch.setattr(unpacking, "MAX_FILE_BYTES", 1200)
     folder = tmp_path / "carol"
     folder.mkdir()
     (folder / "a.bin").write_bytes(b"x" * 1000)
     (folder / "part0_filters.ipynb").write_bytes(b"x" * 1000)
     sub = intake.discover([folder])[0]
     intake.unpack(sub, tmp_path / "a")
-    assert sub.status == intake.REFUSED_ZIP and "folder carol refused: more than" in sub.detail
+    assert sub.status == Status.REFUSED_ZIP and "folder carol refused: more than" in sub.detail
     # A file that grows after its size was read: stopped by the bytes actually copied.
     (folder / "a.bin").write_bytes(b"x" * 1300)
     (folder / "part0_filters.ipynb").write_text("{}")
@@ -262,11 +264,11 @@ def test_folder_caps_count_the_bytes_actually_copied(tmp_path, monkeypatch):
     sub = intake.discover([folder])[0]
     intake.unpack(sub, tmp_path / "b")
     monkeypatch.undo()
-    assert sub.status == intake.REFUSED_ZIP and "more bytes than the caps allow" in sub.detail
+    assert sub.status == Status.REFUSED_ZIP and "more bytes than the caps allow" in sub.detail
 
 
 def test_deep_trees_are_cut_in_zips_and_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(intake, "MAX_DEPTH", 4)
+    monkeypatch.setattr(unpacking, "MAX_DEPTH", 4)
     deep = "a/b/c/d/e.txt"
     zpath = make_zip(tmp_path / "eve.zip", {"hw3/part0_filters.ipynb": "{}", deep: "x"})
     sub = intake.discover([zpath])[0]
@@ -286,9 +288,7 @@ def test_deep_trees_are_cut_in_zips_and_folders(tmp_path, monkeypatch):
 def test_oversized_notebook_is_not_graded_and_the_others_are(tmp_path, monkeypatch):
     import nbformat
 
-    from grader import staging
-
-    monkeypatch.setattr(intake, "MAX_NOTEBOOK_BYTES", 2000)
+    monkeypatch.setattr(vetting, "MAX_NOTEBOOK_BYTES", 2000)
     small = nbformat.writes(nbformat.v4.new_notebook())
     huge = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("![img](attachment:x.png)")])
     huge.cells[0].attachments = {"x.png": {"image/png": "A" * 5000}}
@@ -304,7 +304,7 @@ def test_oversized_notebook_is_not_graded_and_the_others_are(tmp_path, monkeypat
         sub = intake.discover([path])[0]
         intake.unpack(sub, tmp_path / origin)
         intake.match_notebooks(sub, ["part0_filters.ipynb", "part1_other.ipynb"])
-        staging.drop_unreadable_notebooks(sub)
+        intake.drop_unreadable_notebooks(sub)
         assert list(sub.notebooks) == ["part1_other.ipynb"], origin
-        assert sub.status == intake.UNREADABLE_NOTEBOOK
+        assert sub.status == Status.UNREADABLE_NOTEBOOK
         assert "part0_filters.ipynb is too large to grade" in sub.detail and "the limit is" in sub.detail

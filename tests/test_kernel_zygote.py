@@ -1,4 +1,4 @@
-"""Kernels forked from the zygote (grader/kernel_zygote.py) behave like freshly started ones, take
+"""Kernels forked from the zygote (grader/isolation/forkserver.py) behave like freshly started ones, take
 interrupts, die with whoever started them, and fall back to a normal start without a zygote. The
 sandbox inside them is exercised by test_hostile_submissions, whose batches use the zygote."""
 
@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader import sandbox
-from grader.zygote import ForkedProcess, start_zygote
+from grader.isolation import sandbox
+from grader.isolation.forkserver_client import ForkedProcess, start_zygote
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 
-from grader.paths import REPO_ROOT
+from grader.course import REPO_ROOT
 
 
 def test_ruff_clean():

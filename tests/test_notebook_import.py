@@ -5,8 +5,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader.notebook_cells import fill_answers, reference_answers
-from grader.paths import RELEASE_DIR, SOURCE_DIR
+from grader.cells import fill_answers, reference_answers
+from grader.course import RELEASE_DIR, SOURCE_DIR
 from helpers.notebook_import import Unfinished, functions_from_notebook
 
 PART1 = "part1_batchnorm_dropout.ipynb"

@@ -8,7 +8,7 @@ import pytest
 from cell_runner import cases, load_cells, quiet_outcomes
 from cell_runner import variant as reference_variant
 
-from grader.paths import SOURCE_DIR
+from grader.course import SOURCE_DIR
 
 NOTEBOOK = SOURCE_DIR / "part3_pytorch_cnn.ipynb"
 _, REFERENCE, TESTS = load_cells(NOTEBOOK)

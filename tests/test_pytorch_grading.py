@@ -20,8 +20,8 @@ import quick_training
 import torch
 from cell_runner import run_tests
 
-from grader.paths import SOURCE_DIR
-from grader.reference import reference_namespace
+from grader.cells import reference_namespace
+from grader.course import SOURCE_DIR
 from helpers.data import load_cifar10
 from helpers.torch_data import normalize
 from helpers.training import GIVEN_SETTINGS, MAX_CHECKPOINT_BYTES, load_record, save_run
@@ -276,9 +276,9 @@ def trained_batch(tmp_path_factory, quick_base):
     "trained" (its own record claims 99%), "honest" (records as trained) and "hostile" (a base.pt
     that runs code when unpickled). Returns ({student: StudentResult}, class folder)."""
     from grader.authoring.demo import make_student, zip_folder
-    from grader.autograde import Limits, autograde
-    from grader.notebook_cells import reference_answers
-    from grader.paths import RELEASE_DIR
+    from grader.cells import reference_answers
+    from grader.course import RELEASE_DIR
+    from grader.grading import Limits, autograde
 
     tmp = tmp_path_factory.mktemp("trained-batch")
     answers = {**reference_answers(NOTEBOOK), "MyNetwork": BASE_AS_OWN}
@@ -316,7 +316,7 @@ def test_submission_zip_of_trained_models_grades_with_nbgrader(trained_batch, ba
 def test_the_pre_submit_check_gives_the_graders_points(trained_batch, monkeypatch, tmp_path):
     """The check a student runs before submitting (public tests only, in fresh kernels) shows, cell by
     cell, the points the grader gives: partial credit for an own model between 70% and 85% included."""
-    from grader.paths import RELEASE_DIR
+    from grader.course import RELEASE_DIR
     from helpers.submission import run_notebooks
 
     results, class_dir = trained_batch

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from grader.authoring.release import find_leaks, stale_release_files, tree_differences
-from grader.notebook_cells import is_solution, nbgrader_meta
-from grader.paths import HELPERS_DIR, RELEASE_DIR, source_notebook_names
+from grader.cells import is_solution, nbgrader_meta
+from grader.course import HELPERS_DIR, RELEASE_DIR, source_notebook_names
 
 
 def test_release_is_fresh():

@@ -1,4 +1,4 @@
-"""The grader <-> kernel protocol (grader.remote, grader.kernel_agent), with the agent in a forked
+"""The grader <-> kernel protocol (grader.isolation.remote, grader.isolation.kernel_agent), with the agent in a forked
 plain-Python process standing in for the kernel: only plain data crosses, mutations come back,
 grader functions reach student code as stand-ins, and a kernel that stalls or lies loses contact
 without hurting the grader."""
@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from grader import kernel_agent
-from grader.kernel_agent import RemoteError
-from grader.remote import KernelLink, LostContact, RemoteRef, TimeLimit
-from grader.trusted_tests import TrustedNamespace, run_hidden, student_names
+from grader.grading.trusted_tests import TrustedNamespace, run_hidden, student_names
+from grader.isolation import kernel_agent
+from grader.isolation.kernel_agent import RemoteError
+from grader.isolation.remote import KernelLink, LostContact, RemoteRef, TimeLimit
 
 STUDENT = '''
 import numpy as np

@@ -1,6 +1,6 @@
 """Attacks on the grading sandbox, made as a hostile student would: code in an answer cell only.
 
-Each test stands for one class of attack (see ``grader/sandbox.py`` for what each mode promises):
+Each test stands for one class of attack (see ``grader/isolation/sandbox.py`` for what each mode promises):
 a link planted where the grader (root) writes, a process that outlives its kernel and holds the
 batch, a kernel looking at or signalling processes outside its sandbox, a process-limit exhaustion
 aimed at the next student. They need the ``root`` sandbox (the grader runs as root with
@@ -20,11 +20,11 @@ import time
 import pytest
 from test_hostile_submissions import LAP, NB, REF, student
 
-from grader import intake
-from grader.autograde import Limits, autograde
-from grader.kernel_launcher import _chown_tree, allocate_uid, kill_uid, processes_of, remove_links
-from grader.paths import ASSIGNMENT_ID
-from grader.sandbox import detect, uid_spec
+from grader.course import ASSIGNMENT_ID
+from grader.grading import Limits, autograde
+from grader.isolation.kernel_launcher import _chown_tree, allocate_uid, kill_uid, processes_of, remove_links
+from grader.isolation.sandbox import detect, uid_spec
+from grader.results import Status
 
 LIMITS = Limits(cell_s=20, memory_bytes=3 << 30, submission_s=90)
 BOX = "part0_filters/test_box_kernel"
@@ -119,7 +119,7 @@ def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, mark
     assert seconds < 120, f"the batch waited {seconds:.0f} s for a process the notebook left behind"
     assert _pids_with(marker) == [], "a process the notebook started outlived the batch"
     for sid in ("detacher", "neighbour"):
-        assert results[sid].status == intake.MISSING_NOTEBOOK, results[sid].detail  # part 0 only
+        assert results[sid].status == Status.MISSING_NOTEBOOK, results[sid].detail  # part 0 only
         assert results[sid].scores[BOX] == 2 and results[sid].scores[LAP] == 3, results[sid].detail
     assert "left 1 process(es) running" in results["detacher"].detail
     seen = json.loads((tmp_path / "out" / "autograded" / "detacher" / ASSIGNMENT_ID / "seen.json").read_text())

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from grader.paths import SOURCE_DIR, source_notebook_names
+from grader.course import SOURCE_DIR, source_notebook_names
 
 NOTEBOOKS = source_notebook_names()
 EXPECTED_FILES = {  # notebook -> (figures/, results/) it must save

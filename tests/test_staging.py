@@ -1,10 +1,11 @@
-"""grader.staging and grader.integrity: what of a submission reaches nbgrader, and its test cells."""
+"""grader.intake.staging and grader.intake.vetting: what of a submission reaches nbgrader, and its test cells."""
 
 import nbformat
 
 from grader import intake
-from grader.integrity import compare_test_cells
-from grader.staging import drop_unreadable_notebooks, stage
+from grader.intake.staging import stage
+from grader.intake.vetting import compare_test_cells, drop_unreadable_notebooks
+from grader.results import Status
 
 NB = "part0_filters.ipynb"
 
@@ -49,4 +50,4 @@ def test_an_unreadable_notebook_is_dropped_and_said(tmp_path):
     (tmp_path / NB).write_text('{"cells": 3}')
     sub = intake.Submission("ann", tmp_path, root=tmp_path, notebooks={NB: tmp_path / NB})
     drop_unreadable_notebooks(sub)
-    assert sub.notebooks == {} and sub.status == intake.UNREADABLE_NOTEBOOK and NB in sub.detail
+    assert sub.notebooks == {} and sub.status == Status.UNREADABLE_NOTEBOOK and NB in sub.detail

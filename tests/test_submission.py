@@ -57,7 +57,7 @@ def test_finished_folder_is_ready(finished):
 
 
 def test_every_notebook_of_the_assignment_is_packaged():
-    from grader.paths import source_notebook_names
+    from grader.course import source_notebook_names
 
     assert sorted(ARTIFACTS) == source_notebook_names()
 
@@ -74,7 +74,7 @@ def _drop_notebook(folder):
 
 
 def _never_run(folder):
-    from grader.paths import RELEASE_DIR
+    from grader.course import RELEASE_DIR
 
     shutil.copy(RELEASE_DIR / "part0_filters.ipynb", folder / "part0_filters.ipynb")
     later = time.time() + 10

@@ -1,5 +1,5 @@
 """Scores are decided in the grader's process: what a student's kernel emits, patches or reads during
-grading cannot raise a score, add a flag or reveal a hidden test (``grader.trusted_tests``).
+grading cannot raise a score, add a flag or reveal a hidden test (``grader.grading.trusted_tests``).
 
 One batch of Part 0 submissions (fast), each trying one attack a student who has read this
 repository would try, with answers that deserve no points (stubs or wrong code) or, for the
@@ -12,8 +12,7 @@ import shutil
 import nbformat
 import pytest
 
-from grader.autograde import Limits, autograde
-from grader.notebook_cells import (
+from grader.cells import (
     HIDDEN_BEGIN,
     HIDDEN_END,
     fill_answers,
@@ -22,7 +21,8 @@ from grader.notebook_cells import (
     region_lines,
     strip_regions,
 )
-from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
+from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
+from grader.grading import Limits, autograde
 
 NB = "part0_filters.ipynb"
 REF = reference_answers(SOURCE_DIR / NB)

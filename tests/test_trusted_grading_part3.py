@@ -15,12 +15,12 @@ import pytest
 import torch
 from cell_runner import run_tests
 
-from grader.autograde import Limits, autograde
+from grader.cells import HIDDEN_BEGIN, HIDDEN_END, fill_answers, reference_answers, region_lines, strip_regions
+from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
 from grader.gradescope.results import own_model_accuracy
-from grader.notebook_cells import HIDDEN_BEGIN, HIDDEN_END, fill_answers, reference_answers, region_lines, strip_regions
+from grader.grading import Limits, autograde
+from grader.grading.trusted_tests import VERDICT_MIME
 from grader.outputs.flags import flags_of_student
-from grader.paths import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
-from grader.trusted_tests import VERDICT_MIME
 
 NB = "part3_pytorch_cnn.ipynb"
 REF = reference_answers(SOURCE_DIR / NB)

@@ -14,10 +14,10 @@ from pathlib import Path
 import nbformat
 
 from grader.authoring.release import build_release
-from grader.autograde import assignment_cells, autograde
-from grader.notebook_cells import fill_answers, reference_answers
+from grader.cells import assignment_cells, fill_answers, reference_answers
+from grader.course import REPO_ROOT, SOURCE_DIR, source_notebook_names
+from grader.grading import autograde
 from grader.outputs.grades_csv import format_table
-from grader.paths import REPO_ROOT, SOURCE_DIR, source_notebook_names
 
 # The wrong answer the demo's third student hands in: a box blur that forgot to normalize.
 WRONG_ANSWER = (

@@ -12,9 +12,16 @@ from pathlib import Path
 
 import nbformat
 
-from grader.course_dir import copy_helpers, copy_source, generate_assignment
-from grader.notebook_cells import MARKERS, secret_lines
-from grader.paths import ASSIGNMENT_ID, HELPERS_DIR, RELEASE_DIR, SOURCE_DIR
+from grader.cells import MARKERS, secret_lines
+from grader.course import (
+    ASSIGNMENT_ID,
+    HELPERS_DIR,
+    RELEASE_DIR,
+    SOURCE_DIR,
+    copy_helpers,
+    copy_source,
+    generate_assignment,
+)
 
 
 class ReleaseLeak(RuntimeError):

@@ -12,7 +12,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from grader.paths import ASSIGNMENT_ID, REPO_ROOT
+from grader.course import ASSIGNMENT_ID, REPO_ROOT
 
 # The bundle's own scripts and instructor README, as real files (shell, linted as shell).
 TEMPLATES = Path(__file__).with_name("templates")

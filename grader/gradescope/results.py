@@ -1,4 +1,4 @@
-"""Gradescope's ``results.json`` from one graded submission (``grader.autograde.StudentResult``).
+"""Gradescope's ``results.json`` from one graded submission (``grader.grading.batch.StudentResult``).
 
 One test per autograded cell, named ``notebook/grade_id``, with the engine's score for it (so
 Gradescope's total equals the local ``grades.csv`` total of the autograded cells). What a test
@@ -24,8 +24,8 @@ verdict its hidden test wrote, never printed text), becomes the leaderboard.
 import re
 from pathlib import Path
 
-from grader import intake
-from grader.trusted_tests import HIDDEN_MARK, PUBLIC_MARK, verdict_record
+from grader.grading.trusted_tests import HIDDEN_MARK, PUBLIC_MARK, verdict_record
+from grader.results import Status
 
 MAX_MESSAGE = 600
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
@@ -101,14 +101,14 @@ def _test_cells(notebook_path):
     """grade_id -> executed test cell of an autograded notebook ({} when it is missing or unreadable)."""
     import nbformat
 
-    from grader.notebook_cells import is_graded, is_solution, nbgrader_meta
+    from grader.cells import is_test_cell, nbgrader_meta
 
     try:
         nb = nbformat.read(notebook_path, as_version=4)
     except Exception:
         return {}
     return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells
-            if c.cell_type == "code" and is_graded(c) and not is_solution(c)}
+            if is_test_cell(c)}
 
 
 def failure(cell):
@@ -205,9 +205,9 @@ def build_results(result, cells, autograded_dir, seconds, isolation=""):
         isolation: the sandbox description, for the instructor in ``extra_data``; its mode (the word
             before the colon) is also said in ``output``.
     """
-    from grader.outputs.grades_csv import StudentResult
+    from grader.results import StudentResult
 
-    result = result or StudentResult("submission", intake.MISSING_NOTEBOOK, "no notebooks or zip found in the upload")
+    result = result or StudentResult("submission", Status.MISSING_NOTEBOOK, "no notebooks or zip found in the upload")
     tests = []
     for cell in cells:
         if cell.manual:

@@ -7,8 +7,8 @@ Layout under ROOT (``/autograder`` on Gradescope, any folder in tests):
     ROOT/results/     where results.json goes
     ROOT/grading/     the grading folder (made here; ``prepare`` builds it at image build time)
 
-The submission is graded by ``grader.autograde.autograde``, the same engine and settings as local
-grading, with its sandbox (``grader.sandbox``): run as root, each kernel runs as a fresh
+The submission is graded by ``grader.grading.batch.autograde``, the same engine and settings as local
+grading, with its sandbox (``grader.isolation.sandbox``): run as root, each kernel runs as a fresh
 unprivileged uid, in namespaces with an allow-list root where the container allows them, else
 ("uid" mode, Docker's default profile) without them, ROOT/source, ROOT/submission, ROOT/results,
 ``submission_metadata.json`` and the grading folder made root-only first. When the sandbox is
@@ -26,9 +26,9 @@ import time
 import traceback
 from pathlib import Path
 
-from grader import intake
 from grader.gradescope.results import build_results, validate
 from grader.intake import IGNORED_PARTS
+from grader.results import Status
 from helpers.submission import SUBMISSION_NAME
 
 ISOLATION_ORDER = ["none", "uid", "userns", "root"]
@@ -44,7 +44,7 @@ def grading_dir(root):
 
 def prepare(root):
     """Build the grading folder (gradebook, release) ahead of time, e.g. in setup.sh."""
-    from grader.autograde import prepare_grading_dir
+    from grader.grading.folders import prepare_grading_dir
 
     prepare_grading_dir(grading_dir(root))
 
@@ -105,12 +105,13 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
         min_isolation: weakest sandbox mode allowed to run student code ("root", "userns", "uid",
             "none"); "root" and "uid" only apply when running as root (elsewhere "userns" is the strongest).
         sandbox_mode: passed to ``autograde`` ("auto": the strongest that works).
-        limits: grader.autograde.Limits (None: the engine's defaults).
+        limits: grader.grading.batch.Limits (None: the engine's defaults).
         log: progress lines (go to run_autograder's stdout, which only the instructor sees).
     """
-    from grader import sandbox
-    from grader.autograde import GraderLacksData, Limits, assignment_cells, autograde
-    from grader.paths import ASSIGNMENT_ID
+    from grader.cells import assignment_cells
+    from grader.course import ASSIGNMENT_ID
+    from grader.grading import GraderLacksData, Limits, autograde
+    from grader.isolation import sandbox
 
     start = time.monotonic()
     root = Path(root).resolve()
@@ -133,11 +134,11 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
             if os.geteuid() != 0 and min_isolation in ("root", "uid"):
                 min_isolation = "userns"
             if not _isolation_ok(box.mode, min_isolation):
-                from grader.outputs.grades_csv import StudentResult
+                from grader.results import StudentResult
 
                 log(f"refusing to run student code: isolation {box.description}; "
                     f"required at least {min_isolation!r} (see --min-isolation)")
-                result = StudentResult("submission", intake.GRADING_ERROR,
+                result = StudentResult("submission", Status.GRADING_ERROR,
                                        "the grading environment could not isolate your code; "
                                        "your instructor has been told (nothing of yours was run)")
             else:
@@ -147,16 +148,16 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
                 if result is not None:
                     autograded = out / "autograded" / result.student_id / ASSIGNMENT_ID
     except GraderLacksData as exc:  # the image was built without CIFAR-10: the instructor must fix it
-        from grader.outputs.grades_csv import StudentResult
+        from grader.results import StudentResult
 
         log(f"error: {exc}")
-        result = StudentResult("submission", intake.GRADING_ERROR, "the autograder lacks the CIFAR-10 data set, so "
+        result = StudentResult("submission", Status.GRADING_ERROR, "the autograder lacks the CIFAR-10 data set, so "
                                "nothing was graded; your instructor has been told (this is not your error)")
     except Exception as exc:  # results.json must be written whatever happened
-        from grader.outputs.grades_csv import StudentResult
+        from grader.results import StudentResult
 
         log(traceback.format_exc())
-        result = StudentResult("submission", intake.GRADING_ERROR, f"the grader failed ({type(exc).__name__}); "
+        result = StudentResult("submission", Status.GRADING_ERROR, f"the grader failed ({type(exc).__name__}); "
                                                               "your instructor has been told")
     results = build_results(result, cells, autograded, time.monotonic() - start, isolation)
     validate(results)

@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from grader import intake
+from grader.results import Status
 
 
 def _read_rows(table):
@@ -102,7 +102,7 @@ def write_class_report(out_dir, table, cells, isolation=""):
         mean = f"mean {statistics.mean(values):.2f}" if values else "no scores"
         parts.append(f"<figure style='display:inline-block'>{histogram_svg(values, points, column)}"
                      f"<figcaption>{esc(column)}: {mean}</figcaption></figure>")
-    problems = [r for r in rows if r["status"] != intake.GRADED or r.get("detail")]
+    problems = [r for r in rows if r["status"] != Status.GRADED or r.get("detail")]
     parts.append(f"<h2>Problems ({len(problems)})</h2><table><tr><th>student</th><th>status</th>"
                  "<th>total</th><th>detail</th></tr>")
     parts += [f"<tr><td>{esc(r['student_id'])}</td><td>{esc(r['status'])}</td><td>{esc(r['total'])}</td>"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import nbformat
 
-from grader.notebook_cells import is_graded, is_solution, nbgrader_meta
+from grader.cells import is_graded, is_solution, nbgrader_meta
+from grader.course import ASSIGNMENT_ID, REPO_ROOT
 from grader.outputs.safe_html import clean_html
-from grader.paths import ASSIGNMENT_ID, REPO_ROOT
 
 
 def _release_sources(release_notebook):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.trusted_tests import verdict_record
+from grader.grading.trusted_tests import verdict_record
 
 
 def _verdicts(path):

@@ -2,26 +2,9 @@
 
 import csv
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import intake
-
-
-@dataclass
-class StudentResult:
-    """One row of the grade table."""
-
-    student_id: str
-    status: str
-    detail: str = ""
-    scores: dict = field(default_factory=dict)  # column -> points (missing: no score yet, or not gradable)
-    pending_manual: list = field(default_factory=list)  # columns waiting for manual grading
-    seconds: float = 0.0
-
-    @property
-    def total(self):
-        return sum(self.scores.values())
+from grader.results import Status
 
 
 def _fmt(x):
@@ -79,7 +62,7 @@ def read_grades_csv(path, cells):
 
 def _lost_cells(result, cells):
     """Short text naming the cells a student did not get full points on."""
-    if result.status == intake.DUPLICATE_ID:
+    if result.status == Status.DUPLICATE_ID:
         return ""
     lost = [c for c in cells if c.column in result.scores and result.scores[c.column] < c.points]
     if not lost:

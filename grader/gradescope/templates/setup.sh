@@ -22,7 +22,7 @@ TORCH_PIN=$(grep -E '^torch==' "$SOURCE/requirements.txt" | awk '{print $1}')
 "$VENV/bin/pip" install --no-cache-dir -r "$SOURCE/requirements.txt"
 
 # CIFAR-10, decoded once into the image. It holds the test labels: root only. Each run gives the
-# kernels a copy without them (grader.sandbox.share_data_cache).
+# kernels a copy without them (grader.isolation.sandbox.share_data_cache).
 mkdir -p /autograder/cache
 cd "$SOURCE"
 HW3_CACHE_DIR=/autograder/cache PYTHONPATH="$SOURCE" "$VENV/bin/python" -c \

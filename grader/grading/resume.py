@@ -12,9 +12,9 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from grader.outputs.grades_csv import StudentResult
+from grader.results import StudentResult
 
-GRADER_DIR = Path(__file__).resolve().parent
+GRADER_DIR = Path(__file__).resolve().parent.parent  # the grader package
 
 
 def content_files(path):
@@ -44,18 +44,17 @@ def content_hash(path):
     return digest.hexdigest()
 
 
-# The grader's modules that decide a grade (not the CLI, the demo, the reports).
-GRADING_CODE = ("autograde.py", "course_dir.py", "gradebook_merge.py", "guard.py", "integrity.py", "intake.py",
-                "kernel_launcher.py", "kernel_zygote.py", "nbgrader_settings.py", "preprocessors.py", "sandbox.py",
-                "staging.py", "worker.py")
+# What decides a grade: every module of the grader but its CLI, authoring and Gradescope bundling.
+NOT_GRADING_CODE = ("cli.py", "__main__.py", "authoring", "gradescope")
 
 
 def grader_fingerprint():
     """Hash of the grading code: a change to how grading works invalidates stored results."""
     digest = hashlib.sha256()
-    for name in GRADING_CODE:
-        path = GRADER_DIR / name
-        digest.update(name.encode() + (path.read_bytes() if path.exists() else b""))
+    for path in sorted(GRADER_DIR.rglob("*.py")):
+        name = path.relative_to(GRADER_DIR).as_posix()
+        if name.split("/")[0] not in NOT_GRADING_CODE:
+            digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -6,7 +6,7 @@ merges each result into the main ``gradebook.db``, one at a time, so formgrader 
 and ``nbgrader export`` see every student. Manual scores already given are kept.
 """
 
-from grader.paths import ASSIGNMENT_ID
+from grader.course import ASSIGNMENT_ID
 
 
 def merge_submission(src_url, dst_url, student_id, zero_cells=(), ungraded_cells=()):

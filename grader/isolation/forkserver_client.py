@@ -1,9 +1,9 @@
-"""The zygotes of a batch (``grader/kernel_zygote.py``): started once, shared by all workers.
+"""The zygotes of a batch (``grader/isolation/forkserver.py``): started once, shared by all workers.
 
 The kernel zygote: kernels forked from it skip the interpreter start and the library imports each
 notebook would pay (about 2-4 s of CPU per notebook). It runs with the environment the kernels get
 (the math-library thread caps are read when the libraries load, in the zygote) and their
-address-space cap. The worker zygote (``module="grader.worker"``): each submission's worker is
+address-space cap. The worker zygote (``module="grader.grading.worker"``): each submission's worker is
 forked from it (``ForkedProcess``) instead of importing nbgrader again (~2 s of CPU). If either
 cannot start, or dies, processes start the usual way: slower, the same isolation.
 """
@@ -20,9 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent / "kernel_zygote.py"
+SCRIPT = Path(__file__).resolve().parent / "forkserver.py"
 START_TIMEOUT_S = 120  # the preload imports PyTorch: seconds on a cold disk
 EXIT_GRACE_S = 5  # how long a finished child's output pipes are still read
+
+
+def address_space_cap(memory_bytes):
+    """A ``preexec_fn`` that caps a child's address space (RLIMIT_AS), which its children inherit."""
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
 class Zygote:
@@ -84,7 +89,7 @@ def start_zygote(env_overrides, memory_bytes, log=print, module=None):
                 [sys.executable, str(SCRIPT), "serve", str(Path(folder) / "zygote.sock"),
                  *(["--module", module] if module else [])],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env, cwd=folder,
-                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes)))
+                preexec_fn=address_space_cap(memory_bytes))
     except OSError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         log(f"note: {module or 'kernels'} start without a zygote ({exc})")
@@ -107,7 +112,8 @@ class Zygotes:
                 (worker_env None: no worker zygote).
         """
         return cls(start_zygote(kernel_env, memory_bytes, log),
-                   None if worker_env is None else start_zygote(worker_env, memory_bytes, log, module="grader.worker"))
+                   None if worker_env is None
+                   else start_zygote(worker_env, memory_bytes, log, module="grader.grading.worker"))
 
     def kernel_socket(self):
         """Socket path for the workers' kernelspecs, or None when kernels must start the usual way."""

@@ -1,12 +1,17 @@
-"""Reading nbgrader's cell metadata: which cells are answers, tests, hidden tests.
+"""The one notebook-cell vocabulary: which cells are answers, tests, hidden tests, and what they score.
 
-Used by the release check, the demo (to fill answers into a release notebook) and the tests.
+Used by the release and its leak check, intake (test cells a student changed), grading (the
+assignment's graded cells, hidden regions), the demo (answers filled into a release notebook),
+the outputs and the tests.
 """
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
+
+from grader.course import SOURCE_DIR, source_notebook_names
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
@@ -43,6 +48,17 @@ def is_graded(cell):
     return bool(nbgrader_meta(cell).get("grade"))
 
 
+def is_test_cell(cell):
+    """An autograded test cell: code that carries points and is not an answer."""
+    return cell.get("cell_type") == "code" and is_graded(cell) and not is_solution(cell)
+
+
+def is_provided_cell(cell):
+    """A read-only cell of the course's own code (imports, set-up): locked, no answer, no points."""
+    locked = bool(nbgrader_meta(cell).get("locked"))
+    return cell.get("cell_type") == "code" and locked and not is_solution(cell) and not is_graded(cell)
+
+
 def graded_cells(notebook_path):
     """Graded cells of a notebook, in notebook order.
 
@@ -58,6 +74,11 @@ def graded_cells(notebook_path):
         for c in nb.cells
         if is_graded(c)
     ]
+
+
+def assignment_cells():
+    """Every graded cell of the assignment, in notebook and cell order."""
+    return [cell for name in source_notebook_names() for cell in graded_cells(SOURCE_DIR / name)]
 
 
 def code_tree(cell):
@@ -153,3 +174,34 @@ def strip_regions(source):
             pattern.format(b=re.escape(begin), e=re.escape(end)), "", source, flags=re.M | re.S
         )
     return source
+
+
+def without_magics(source):
+    """A cell's code without IPython's ``%magic`` and ``!shell`` lines, to run it with plain ``exec``."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+def reference_namespace(notebook_name, answer_ids=None, source_dir=None):
+    """Run a source notebook's setup cell and reference answer cells in this process (instructor side
+    only: benchmarks and tests train and check the reference models with exactly the solution's code).
+
+    Args:
+        notebook_name: e.g. ``"part3_pytorch_cnn.ipynb"``.
+        answer_ids: grade_ids of the answer cells to run (default: all, in notebook order).
+    Returns:
+        dict of the names the cells defined (functions, classes, constants).
+    """
+    nb = nbformat.read(Path(source_dir or SOURCE_DIR) / notebook_name, as_version=4)
+    namespace = {"__name__": f"reference:{notebook_name}"}
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if cell.cell_type != "code":
+            continue
+        if grade_id == "setup":
+            code = without_magics(cell.source)
+        elif is_solution(cell) and (answer_ids is None or grade_id in answer_ids):
+            code = strip_markers(cell.source)
+        else:
+            continue
+        exec(compile(code, f"<{notebook_name}:{grade_id}>", "exec"), namespace)
+    return namespace

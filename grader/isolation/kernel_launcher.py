@@ -36,7 +36,7 @@ and exits with the kernel's status. Killed, it takes the kernel with it (PR_SET_
 "uid" mode), and prints "ok network" or "ok no network" from a fresh interpreter that imported
 ipykernel inside the sandbox. Any failure exits
 non-zero with the reason on stderr, so a sandbox that cannot be built is never silently replaced
-by a weaker one here; ``grader.sandbox`` picks a mode that works.
+by a weaker one here; ``grader.isolation.sandbox`` picks a mode that works.
 """
 
 import ctypes
@@ -51,6 +51,7 @@ import stat
 import sys
 import time
 
+SANDBOX_ENV = "GRADER_SANDBOX"  # the JSON settings described above
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x40000000, 0x10000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
@@ -407,7 +408,7 @@ def _take_uid(cfg, connection_file):
                 os.fchmod(fd, 0o1770)
             finally:
                 os.close(fd)
-    if connection_file:  # its own folder (fresh for each kernel, see grader.guard) holds the sockets
+    if connection_file:  # its own folder (fresh for each kernel, see grader.isolation.guard) holds the sockets
         _chown_tree(os.path.dirname(os.path.abspath(connection_file)), uid)
     return uid, lock_fd
 
@@ -509,7 +510,7 @@ def _network_reachable():
 
 
 def main(argv):
-    cfg = json.loads(os.environ.pop("GRADER_SANDBOX", '{"mode": "none"}'))
+    cfg = json.loads(os.environ.pop(SANDBOX_ENV, '{"mode": "none"}'))
     if argv[:1] == ["--probe"]:
         enter(cfg)
         hidden = [h for h in cfg.get("probe_hidden", []) if os.access(h, os.F_OK if cfg["mode"] != "uid" else os.R_OK)]

@@ -1,9 +1,9 @@
 """Guarded execution: the kernel runs a notebook; test cells are graded by the worker; a dead kernel
 is a status.
 
-``GuardedExecute`` replaces nbgrader's Execute preprocessor. It starts the agent (``grader.kernel_agent``)
+``GuardedExecute`` replaces nbgrader's Execute preprocessor. It starts the agent (``grader.isolation.kernel_agent``)
 in the kernel before any student code, and for each test cell runs the public part in the kernel
-and the hidden parts in this process (``grader.trusted_tests``), which write the cell's outputs.
+and the hidden parts in this process (``grader.grading.trusted_tests``), which write the cell's outputs.
 
 Around every test cell it also asks the kernel, through a ``user_expressions`` request (evaluated
 by IPython without the input transformers a student could install), to compare the environment
@@ -39,12 +39,8 @@ from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
-from grader import kernel_agent
-from grader.kernel_agent import RemoteError
-from grader.kernel_launcher import earlier_uids, kill_uid, processes_of, remove_links
-from grader.notebook_cells import code_tree
-from grader.remote import KernelLink, LostContact, TimeLimit
-from grader.trusted_tests import (
+from grader.cells import code_tree, is_provided_cell, is_test_cell
+from grader.grading.trusted_tests import (
     TrustedNamespace,
     Verdict,
     cell_seed,
@@ -56,130 +52,30 @@ from grader.trusted_tests import (
     verdict_outputs,
     without_verdicts,
 )
+from grader.isolation import kernel_agent
+from grader.isolation.kernel_agent import RemoteError
+from grader.isolation.kernel_launcher import SANDBOX_ENV, earlier_uids, kill_uid, processes_of, remove_links
+from grader.isolation.remote import KernelLink, LostContact, TimeLimit
+from grader.results import (
+    kernel_died_event,
+    leftover_processes_event,
+    links_removed_event,
+    memory_limit_event,
+    restored_event,
+    time_limit_event,
+)
 
 EVENTS_ENV = "GRADER_EVENTS_FILE"
 IPC_ENV = "GRADER_KERNEL_IPC"
-SANDBOX_ENV = "GRADER_SANDBOX"
 KERNEL_DIED_NAME = "KernelDied"
+# The guard's kernel side, sent as source (nothing of the grader is importable in the kernel).
+KERNEL_CODE = (Path(__file__).resolve().parent / "guard_kernel.py").read_text(encoding="utf-8")
 RECOVER_S = 10  # after a time limit: how long the interrupted student code has to give up
 ALARM_GRACE_S = 5  # past the cell's limit, the grader's own computations are stopped too
 PROTECTED_MODULES = ("numpy", "math", "helpers.checks", "helpers.gradient_check")
 # Rebinding a name imported from these counts as tampering; other rebound names are only noted.
 TOOL_MODULES = ("numpy", "math", "builtins", "scipy", "torch", "helpers.checks", "helpers.gradient_check")
 
-KERNEL_CODE = r'''
-import builtins, json, sys, types, importlib
-def _snapshot_module(mod):
-    return {k: v for k, v in vars(mod).items() if callable(v) or isinstance(v, types.ModuleType)}
-def _install(modules, names, tool_modules):
-    ip = get_ipython()
-    g = types.ModuleType("_grader_guard")
-    g.mods = {}
-    for name in modules:
-        try:
-            mod = importlib.import_module(name)
-        except Exception:
-            continue
-        g.mods[name] = (mod, _snapshot_module(mod))
-    for name, mod in list(sys.modules.items()):
-        if name.startswith("numpy.") and mod is not None and name.count(".") == 1 and name not in g.mods:
-            g.mods[name] = (mod, _snapshot_module(mod))
-    g.mods["builtins"] = (builtins, {k: v for k, v in vars(builtins).items() if k not in
-                          ("exit", "quit", "get_ipython", "display", "__IPYTHON__", "_", "__", "___")})
-    g.names = names
-    g.tool_modules = tuple(tool_modules)
-    shell_cls = [c for c in type(ip).__mro__ if c.__module__.startswith(("IPython", "ipykernel"))]
-    kern_cls = [c for c in type(ip.kernel).__mro__ if c.__module__.startswith(("ipykernel", "jupyter"))]
-    g.classes = {c: dict(vars(c)) for c in shell_cls + kern_cls}
-    g.ip_dict = {k: v for k, v in vars(ip).items() if callable(v) and not isinstance(v, type)}
-    g.kernel_dict = {k: v for k, v in vars(ip.kernel).items() if callable(v) and not isinstance(v, type)}
-    g.handlers = dict(ip.kernel.shell_handlers)
-    g.lists = {a: list(getattr(ip, a)) for a in ("input_transformers_post", "input_transformers_cleanup",
-                                                 "ast_transformers")}
-    tm = ip.input_transformer_manager
-    g.tm_lists = {a: list(getattr(tm, a)) for a in ("cleanup_transforms", "line_transforms", "token_transformers")
-                  if hasattr(tm, a)}
-    g.events = {e: list(cbs) for e, cbs in ip.events.callbacks.items()}
-    g.custom_exc = (ip.custom_exceptions, getattr(ip, "CustomTB", None))
-    g.sys_hooks = {"excepthook": sys.excepthook, "displayhook": sys.displayhook, "stdout": sys.stdout,
-                   "stderr": sys.stderr}
-    g.check = lambda where: json.dumps(_check(g))
-    sys.modules["_grader_guard"] = g
-def _library(fn):
-    mod = getattr(fn, "__module__", "") or ""
-    return mod.split(".")[0] in ("matplotlib_inline", "matplotlib", "IPython", "ipykernel", "ipywidgets",
-                                 "tqdm", "jupyter_client", "comm")
-def _check(g):
-    ip = get_ipython()
-    fixed = []
-    for name, (mod, snap) in g.mods.items():
-        if sys.modules.get(name, mod) is not mod:
-            sys.modules[name] = mod
-            fixed.append(("tool", f"sys.modules[{name!r}]"))
-        current = vars(mod)
-        for k, v in snap.items():
-            if current.get(k, v) is not v or k not in current:
-                setattr(mod, k, v)
-                fixed.append(("tool", f"{name}.{k}"))
-    for var, (modname, attr) in g.names.items():
-        if var not in ip.user_ns or modname not in sys.modules:
-            continue
-        mod = g.mods[modname][0] if modname in g.mods else sys.modules[modname]
-        want = mod if attr is None else (g.mods[modname][1].get(attr) if modname in g.mods else None)
-        if want is None and attr is not None:
-            want = getattr(mod, attr, None)
-        if want is not None and ip.user_ns[var] is not want:
-            ip.user_ns[var] = want
-            fixed.append(("tool" if modname in g.tool_modules or modname.split(".")[0] in g.tool_modules
-                          else "name", var))
-    for cls, snap in g.classes.items():
-        for k, v in snap.items():
-            if vars(cls).get(k, v) is not v or k not in vars(cls):
-                setattr(cls, k, v)
-                fixed.append(("tool", f"{cls.__name__}.{k}"))
-        for k in set(vars(cls)) - set(snap):
-            if callable(vars(cls)[k]):
-                delattr(cls, k)
-                fixed.append(("tool", f"{cls.__name__}.{k}"))
-    for obj, snap, label in ((ip, g.ip_dict, "shell"), (ip.kernel, g.kernel_dict, "kernel")):
-        d = vars(obj)
-        for k in [k for k, v in d.items() if callable(v) and not isinstance(v, type) and snap.get(k) is not v]:
-            if k in snap:
-                d[k] = snap[k]
-            else:
-                del d[k]
-            fixed.append(("tool", f"{label}.{k}"))
-    if ip.kernel.shell_handlers != g.handlers:
-        ip.kernel.shell_handlers.clear()
-        ip.kernel.shell_handlers.update(g.handlers)
-        fixed.append(("tool", "kernel.shell_handlers"))
-    for a, snap in g.lists.items():
-        if list(getattr(ip, a)) != snap:
-            getattr(ip, a)[:] = snap
-            fixed.append(("tool", a))
-    tm = ip.input_transformer_manager
-    for a, snap in g.tm_lists.items():
-        if list(getattr(tm, a)) != snap:
-            getattr(tm, a)[:] = snap
-            fixed.append(("tool", f"input_transformer_manager.{a}"))
-    if ip.custom_exceptions != g.custom_exc[0] or getattr(ip, "CustomTB", None) is not g.custom_exc[1]:
-        ip.custom_exceptions, ip.CustomTB = g.custom_exc
-        fixed.append(("tool", "set_custom_exc"))
-    for e, cbs in ip.events.callbacks.items():
-        extra = [cb for cb in cbs if cb not in g.events.get(e, []) and not _library(cb)]
-        for cb in extra:
-            cbs.remove(cb)
-            fixed.append(("tool", f"events[{e!r}]"))
-    for k, v in g.sys_hooks.items():
-        if getattr(sys, k) is not v:
-            setattr(sys, k, v)
-            fixed.append(("tool", f"sys.{k}"))
-    if sys.gettrace() is not None or sys.getprofile() is not None:
-        sys.settrace(None)
-        sys.setprofile(None)
-        fixed.append(("tool", "sys.settrace"))
-    return fixed
-'''
 
 
 def protected_names(cells):
@@ -190,8 +86,7 @@ def protected_names(cells):
     """
     names = {}
     for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("locked") or meta.get("solution") or meta.get("grade"):
+        if not is_provided_cell(cell):
             continue
         tree = code_tree(cell)
         for node in ast.walk(tree) if tree else []:
@@ -210,11 +105,6 @@ def protected_names(cells):
 
 def _alarm(signum, frame):
     raise TimeLimit()
-
-
-def _is_test_cell(cell):
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
 
 
 def _error_output(ename, evalue):
@@ -254,9 +144,9 @@ class GuardedExecute(Execute):
             return
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if self.timeout and seconds >= self.timeout:
-            self._record({"cell": grade_id, "limit": "time", "seconds": self.timeout})
+            self._record(time_limit_event(grade_id, self.timeout))
         elif any(o.get("output_type") == "error" and o.get("ename") == "MemoryError" for o in cell.outputs):
-            self._record({"cell": grade_id, "limit": "memory"})
+            self._record(memory_limit_event(grade_id))
 
     def _kernel_eval(self, expression):
         """Evaluate ``expression`` in the kernel, bypassing input transformers; returns its text or None."""
@@ -282,11 +172,11 @@ class GuardedExecute(Execute):
             fixed = None
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if fixed is None:
-            self._record({"cell": grade_id, "when": when, "restored": ["the grader's guard"], "tool": True})
+            self._record(restored_event(grade_id, when, ["the grader's guard"], tool=True))
             return [("tool", "the grader's guard")]
         if fixed:
-            self._record({"cell": grade_id, "when": when, "restored": sorted({w for _, w in fixed}),
-                          "tool": any(k == "tool" for k, _ in fixed)})
+            self._record(restored_event(grade_id, when, sorted({w for _, w in fixed}),
+                                        tool=any(k == "tool" for k, _ in fixed)))
         return fixed
 
     def preprocess(self, nb, resources=None, km=None):
@@ -305,7 +195,7 @@ class GuardedExecute(Execute):
             self._contain(((resources or {}).get("metadata") or {}).get("path"))
 
     def _kernel_uids(self):
-        """The uids this submission's kernels had ("root" and "uid" sandboxes; see grader.kernel_launcher)."""
+        """The uids this submission's kernels had ("root" and "uid" sandboxes; see grader.isolation.kernel_launcher)."""
         cfg = json.loads(os.environ.get(SANDBOX_ENV) or "{}")
         if cfg.get("mode") not in ("root", "uid") or os.geteuid() != 0:
             return []
@@ -316,7 +206,7 @@ class GuardedExecute(Execute):
         uids = self._kernel_uids()
         extra = len(processes_of(uids[-1])) - 1 if uids else 0
         if extra > 0:
-            self._record({"leftover_processes": extra})
+            self._record(leftover_processes_event(extra))
 
     def _contain(self, folder):
         """Once the kernel is shut down: no process of its uid is left (killed and waited for), and no
@@ -326,7 +216,7 @@ class GuardedExecute(Execute):
         if folder and os.path.isdir(folder):
             links = remove_links(folder)
             if links:
-                self._record({"links_removed": links[:10], "count": len(links)})
+                self._record(links_removed_event(links[:10], len(links)))
 
     def preprocess_cell(self, cell, resources, index):
         if self._dead:
@@ -338,7 +228,7 @@ class GuardedExecute(Execute):
                 self._install_guard()
                 self._install_agent()
                 self._guard_ready = True
-            test = _is_test_cell(cell)
+            test = is_test_cell(cell)
             if test:
                 self._check(cell, "before")
             started = time.monotonic()
@@ -355,18 +245,17 @@ class GuardedExecute(Execute):
                 cell.outputs.append(_error_output(
                     "GraderTamperingError", "this test cell changed the grader's tools while it ran; it scores 0"))
         except DeadKernelError as exc:
-            if _is_test_cell(cell):  # what the kernel printed, never a verdict of its own
+            if is_test_cell(cell):  # what the kernel printed, never a verdict of its own
                 cell.outputs = public_outputs(cell.outputs)[0]
             elif cell.cell_type == "code":
                 cell.outputs = without_verdicts(cell.outputs)
             self._dead = True
-            self._record({"cell": cell.metadata.get("nbgrader", {}).get("grade_id"), "index": index,
-                          "kernel_died": str(exc)[:300]})
+            self._record(kernel_died_event(cell.metadata.get("nbgrader", {}).get("grade_id"), index, exc))
             if cell.cell_type == "code":
                 cell.outputs.append(_error_output(KERNEL_DIED_NAME, "the kernel died while running this cell"))
         return cell, resources
 
-    # --- trusted grading (grader.trusted_tests) --------------------------------------------
+    # --- trusted grading (grader.grading.trusted_tests) --------------------------------------------
     def _install_agent(self):
         """Start the agent in the kernel (before any student code) and take its connection."""
         self._link = KernelLink(os.environ.get(IPC_ENV) or os.environ.get("JUPYTER_RUNTIME_DIR") or None)
@@ -420,7 +309,7 @@ class GuardedExecute(Execute):
             self._link.end()
         except TimeLimit:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            self._record({"cell": meta.get("grade_id"), "limit": "time", "seconds": self.timeout})
+            self._record(time_limit_event(meta.get("grade_id"), self.timeout))
             self._recover()
             printed, exc, value = "", TimeoutError(f"your code did not finish within {self.timeout} s"), None
         except LostContact as exc_lost:

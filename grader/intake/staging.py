@@ -8,37 +8,11 @@ no extension module, so a submission cannot replace the course's code or numpy's
 import shutil
 from pathlib import Path
 
-import nbformat
-
-from grader import intake
-from grader.paths import ASSIGNMENT_ID
+from grader.course import ASSIGNMENT_ID
+from grader.intake.unpacking import IGNORED_PARTS
 
 IMPORTABLE_SUFFIXES = {".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dll", ".dylib"}
-NEVER_STAGED_DIRS = intake.IGNORED_PARTS | {"helpers"}  # the course's helpers are used, never a shipped copy
-
-
-def drop_unreadable_notebooks(sub):
-    """Remove notebooks nbformat cannot read from ``sub.notebooks``, reporting each.
-
-    A notebook that is not JSON, or is JSON but not a notebook, would otherwise stop
-    nbgrader for the whole submission; dropped, it scores 0 and the rest is graded.
-    So is one over ``intake.MAX_NOTEBOOK_BYTES`` (huge attachments or outputs), before it is read.
-    """
-    for name, path in list(sub.notebooks.items()):
-        size = path.stat().st_size
-        if size > intake.MAX_NOTEBOOK_BYTES:
-            del sub.notebooks[name]
-            sub.add_problem(intake.UNREADABLE_NOTEBOOK, f"{name} is too large to grade ({size >> 20} MiB; "
-                                                        f"the limit is {intake.MAX_NOTEBOOK_BYTES >> 20} MiB)")
-            continue
-        try:
-            nb = nbformat.read(path, as_version=4)
-            if not isinstance(nb.get("cells"), list):
-                raise ValueError("no list of cells")
-        except Exception as exc:  # nbformat raises many types for bad input
-            del sub.notebooks[name]
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            sub.add_problem(intake.UNREADABLE_NOTEBOOK, f"{name} cannot be read ({reason})")
+NEVER_STAGED_DIRS = IGNORED_PARTS | {"helpers"}  # the course's helpers are used, never a shipped copy
 
 
 def _is_data_file(rel):

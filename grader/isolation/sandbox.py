@@ -1,9 +1,9 @@
 """Where student code runs: the sandbox each notebook kernel is started in, and what this machine allows.
 
 The grading worker (nbgrader) runs with the grader's rights; only the kernel, the process that
-runs student code, is sandboxed, by ``grader/kernel_launcher.py`` installed as the ``python3``
+runs student code, is sandboxed, by ``grader/isolation/kernel_launcher.py`` installed as the ``python3``
 kernelspec of the worker (or by the same code in a kernel forked from the batch's zygote,
-``grader/kernel_zygote.py``). The strongest mode this machine supports is chosen once per batch by
+``grader/isolation/forkserver.py``). The strongest mode this machine supports is chosen once per batch by
 starting the launcher in probe mode:
 
 * ``root`` (the grader runs as root): new PID, mount and network namespaces; an allow-list root
@@ -42,11 +42,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.kernel_launcher import _under, open_path_to
-from grader.paths import REPO_ROOT
+from grader.course import REPO_ROOT
+from grader.isolation.kernel_launcher import SANDBOX_ENV, _under, open_path_to
 
 LAUNCHER = Path(__file__).resolve().parent / "kernel_launcher.py"
-ZYGOTE_CLIENT = Path(__file__).resolve().parent / "kernel_zygote.py"
+FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 # "root" and "uid" modes: each kernel gets a uid drawn from this range, locked in UID_LOCK_DIR (shared by every
 # grader on the machine), not used by any user, group or live process.
 UID_FIRST, UID_COUNT = 45000, 15000
@@ -105,7 +105,7 @@ def _probe(mode, course_dir):
                 return why, None
         try:
             proc = subprocess.run([sys.executable, str(LAUNCHER), "--probe"], capture_output=True, text=True,
-                                  timeout=60, env=dict(os.environ, GRADER_SANDBOX=json.dumps(cfg)))
+                                  timeout=60, env={**os.environ, SANDBOX_ENV: json.dumps(cfg)})
         except (OSError, subprocess.SubprocessError) as exc:
             return str(exc), None
         words = proc.stdout.strip()
@@ -188,13 +188,13 @@ def python_paths():
 
 def write_kernelspec(spec_root, zygote=False):
     """A ``python3`` kernelspec under ``spec_root/kernels`` that starts kernels through the launcher,
-    or with ``zygote``, forked by the zygote named in ``GRADER_ZYGOTE`` (see ``grader.zygote``).
+    or with ``zygote``, forked by the zygote named in ``GRADER_ZYGOTE`` (see ``grader.isolation.forkserver_client``).
 
     Put ``spec_root`` first on JUPYTER_PATH for the worker; returns ``spec_root``.
     """
     spec_dir = Path(spec_root) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, str(ZYGOTE_CLIENT if zygote else LAUNCHER), "-f", "{connection_file}"],
+    spec = {"argv": [sys.executable, str(FORKSERVER if zygote else LAUNCHER), "-f", "{connection_file}"],
             "display_name": "Python 3 (grading sandbox)", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return Path(spec_root)
@@ -267,7 +267,7 @@ def kill_submission_uids(runtime_dir):
 
     Called when a submission is done, so that nothing of it runs while the next one is graded.
     """
-    from grader.kernel_launcher import earlier_uids, kill_uid
+    from grader.isolation.kernel_launcher import earlier_uids, kill_uid
 
     record = uid_spec(runtime_dir)["record"]
     return sum(kill_uid(uid) for uid in earlier_uids(record)) if os.geteuid() == 0 else 0

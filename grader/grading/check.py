@@ -6,7 +6,7 @@ retrained), and the public tests' table is printed. Hidden tests are not involve
 "what did the student see when they checked?", e.g. for a regrade request.
 """
 
-from grader.paths import HELPERS_DIR
+from grader.course import HELPERS_DIR
 
 
 def check_zip(zip_path, timeout=600):

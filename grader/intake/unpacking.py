@@ -1,19 +1,5 @@
-"""Turning what instructors hand us (zips, folders) into submissions ready to stage.
+"""Unpacking one submission safely into a folder of its own (``unpack``).
 
-A PATH given to ``autograde`` is one of:
-  * a ``.zip`` file: one student, id from the file name;
-  * a folder with notebooks at its top: one student, id from the folder name;
-  * a Gradescope export folder (it holds ``submission_metadata.yml``): each ``submission_NNN``
-    folder is one submission, the student id is the submitter's ``:sid:`` (else e-mail, else the
-    folder name); a group submission is graded once and its row copied to every member;
-  * any other folder (e.g. Canvas/bCourses "download submissions", unzipped): each ``.zip`` or
-    folder inside it is one student.
-File and folder names become ids through an id pattern (``--id-pattern``): a regular expression
-whose group ``id`` (else its first group) is the id. The default, ``DEFAULT_ID_PATTERN``, reads
-Canvas names (``lastfirst_12345_67890_hw3.zip`` and ``lastfirst_LATE_12345_67890_hw3.zip`` give
-``12345``); names it does not match keep their whole name (``alice.zip`` gives ``alice``).
-A folder that holds no notebook but exactly one zip (what Gradescope exports when a student
-uploaded a zip) is unpacked through that zip.
 Zips are unpacked safely (no absolute paths, no ``..``, no links, caps on size and file count,
 counted on the bytes actually decompressed, so a zip that lies about its sizes is caught too);
 folders are copied under the same caps, never following or keeping a link (a notebook linked to
@@ -27,24 +13,9 @@ import re
 import shutil
 import stat
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-# Statuses, most severe first: a student's row shows the most severe one that applies.
-GRADED = "graded"
-MISSING_NOTEBOOK = "missing notebook"
-UNREADABLE_NOTEBOOK = "unreadable notebook"
-UNREADABLE_ZIP = "unreadable zip"
-REFUSED_ZIP = "refused zip"  # over the caps: a zip bomb, too many files, too large
-KERNEL_DIED = "kernel died"
-TAMPERING = "tampering"
-TEST_CELLS_CHANGED = "test cells changed"
-DUPLICATE_ID = "duplicate student id"
-TIMEOUT = "timeout"
-GRADING_ERROR = "grading error"
-INCOMPLETE = "incomplete"  # some cells not graded: the grader lacked something (never reused by resume)
-SEVERITY = [REFUSED_ZIP, UNREADABLE_ZIP, DUPLICATE_ID, GRADING_ERROR, INCOMPLETE, TAMPERING, TIMEOUT, KERNEL_DIED,
-            TEST_CELLS_CHANGED, UNREADABLE_NOTEBOOK, MISSING_NOTEBOOK, GRADED]
+from grader.results import Status
 
 # Caps on an unpacked zip or a copied folder, generous for notebooks, figures and small checkpoints.
 MAX_TOTAL_BYTES = 1 << 30
@@ -52,119 +23,7 @@ MAX_FILE_BYTES = 512 << 20
 MAX_FILES = 5000
 MAX_RATIO = 200  # uncompressed / compressed size of a member above which (and > 1 MiB) it is a bomb
 MAX_DEPTH = 16  # names in a path (folders and file): deeper trees overflow the recursion of rglob/rmtree
-# A notebook larger than this is not graded (``staging.drop_unreadable_notebooks``). The course's
-# notebooks are under 100 KiB, a few MiB with all their figures; past this an attachment or output
-# is what makes the size, and nbformat, nbgrader and the feedback page would each hold it again
-# (a 100 MB attachment made a 107 MB feedback page).
-MAX_NOTEBOOK_BYTES = 50 << 20
-GRADESCOPE_METADATA = "submission_metadata.yml"
-DEFAULT_ID_PATTERN = r"^[A-Za-z-]+_(?:LATE_)?(?P<id>\d+)_\d+_"
-IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}
-# "Copy of X.ipynb", "X (1).ipynb", "X-Copy1.ipynb": what browsers and Jupyter do to names.
-_RENAME_NOISE = re.compile(r"^(copy of )+|( ?\(\d+\)| ?-copy\d*)+$", re.I)
-
-
-@dataclass
-class Submission:
-    """One student's submission as found on disk."""
-
-    student_id: str
-    origin: Path  # the zip or folder it came from
-    members: list = field(default_factory=list)  # other ids of a group submission (same grade)
-    problems: list = field(default_factory=list)  # (status, detail) pairs
-    root: Path | None = None  # folder holding its notebooks, once unpacked
-    notebooks: dict = field(default_factory=dict)  # expected file name -> path found
-
-    def add_problem(self, status, detail):
-        self.problems.append((status, detail))
-
-    @property
-    def status(self):
-        """The most severe problem's status, or ``graded``."""
-        statuses = [s for s, _ in self.problems] or [GRADED]
-        return min(statuses, key=SEVERITY.index)
-
-    @property
-    def detail(self):
-        return "; ".join(d for _, d in self.problems)
-
-
-def student_id_from_name(name, pattern=None):
-    """A safe student id from a file or folder name.
-
-    Args:
-        name: file or folder name.
-        pattern: regular expression (str) whose group ``id`` (else group 1) is the id, searched in
-            the name; None for ``DEFAULT_ID_PATTERN``, "" to use the whole name. When it does not
-            match, the whole name is used.
-    Returns:
-        the id: extension dropped, odd characters as '_'.
-    """
-    stem = name[:-4] if name.lower().endswith(".zip") else name
-    pattern = DEFAULT_ID_PATTERN if pattern is None else pattern
-    match = re.search(pattern, stem) if pattern else None
-    if match and match.groups():
-        stem = match.group("id") if "id" in match.groupdict() else match.group(1)
-    sid = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")
-    return sid or "unnamed"
-
-
-def _is_single_submission(folder):
-    return any(p.suffix == ".ipynb" for p in folder.iterdir() if p.is_file())
-
-
-def _entries(folder):
-    return sorted(
-        p for p in folder.iterdir()
-        if (p.is_dir() and p.name not in IGNORED_PARTS and not p.name.startswith("."))
-        or p.suffix.lower() == ".zip"
-    )
-
-
-def _gradescope_submissions(folder):
-    """(origin, ids) per submission of a Gradescope export folder."""
-    from grader.gradescope.export import read_metadata, submitter_ids
-
-    metadata = read_metadata(folder / GRADESCOPE_METADATA)
-    found = []
-    for entry in _entries(folder):
-        key = entry.name[:-4] if entry.suffix.lower() == ".zip" else entry.name
-        ids = [student_id_from_name(i, "") for i in submitter_ids(metadata.get(key, {}))]
-        found.append((entry, ids or [student_id_from_name(key, "")]))
-    return found
-
-
-def discover(paths, id_pattern=None):
-    """Submissions named by the command-line PATHs, in a stable order.
-
-    Args:
-        paths: zips and folders (see the module docstring).
-        id_pattern: how to read ids from names (see ``student_id_from_name``).
-    Returns:
-        list of Submission; a second submission with an id already seen gets the
-        ``duplicate student id`` status instead of overwriting the first.
-    """
-    found = []  # (origin, [ids])
-    for path in map(Path, paths):
-        if path.is_file():
-            found.append((path, [student_id_from_name(path.name, id_pattern)]))
-        elif path.is_dir() and _is_single_submission(path):
-            found.append((path, [student_id_from_name(path.name, id_pattern)]))
-        elif path.is_dir() and (path / GRADESCOPE_METADATA).is_file():
-            found += _gradescope_submissions(path)
-        elif path.is_dir():
-            found += [(p, [student_id_from_name(p.name, id_pattern)]) for p in _entries(path)]
-        else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
-    submissions, seen = [], {}
-    for origin, ids in found:
-        sub = Submission(ids[0], origin, members=ids[1:])
-        if sub.student_id in seen:
-            sub.add_problem(DUPLICATE_ID, f"{origin} has the same id as {seen[sub.student_id]}")
-        else:
-            seen[sub.student_id] = origin
-        submissions.append(sub)
-    return submissions
+IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}  # noise, never a submission's part
 
 
 def _zip_member_problem(info):
@@ -232,7 +91,7 @@ def _extract_zip(sub, zip_path, dest):
                 continue
             problem = _zip_member_problem(info)
             if problem:
-                sub.add_problem(GRADED, f"skipped {info.filename!r} in the zip ({problem})")
+                sub.add_problem(Status.GRADED, f"skipped {info.filename!r} in the zip ({problem})")
                 continue
             target = dest.joinpath(*PurePosixPath(info.filename).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +184,7 @@ def _copy_folder(sub, folder, dest):
         os.close(root_fd)
     for kind, paths in skipped.items():
         shown = ", ".join(paths[:10]) + (", ..." if len(paths) > 10 else "")
-        sub.add_problem(GRADED, f"skipped {len(paths)} {_SKIPPED[kind][len(paths) > 1]} in the folder: {shown}")
+        sub.add_problem(Status.GRADED, f"skipped {len(paths)} {_SKIPPED[kind][len(paths) > 1]} in the folder: {shown}")
 
 
 def _lone_zip(folder):
@@ -371,41 +230,10 @@ def unpack(sub, dest):
                     upload.unlink()
     except Refused as exc:
         shutil.rmtree(dest, ignore_errors=True)
-        sub.add_problem(REFUSED_ZIP, f"{what} refused: {exc}")
+        sub.add_problem(Status.REFUSED_ZIP, f"{what} refused: {exc}")
         return
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, RuntimeError,
             NotImplementedError) as exc:
-        sub.add_problem(UNREADABLE_ZIP, f"{what}: {exc}")
+        sub.add_problem(Status.UNREADABLE_ZIP, f"{what}: {exc}")
         return
     sub.root = dest
-
-
-def _canonical(name):
-    """Notebook name with the usual rename noise removed, lower-cased."""
-    stem = name[:-6] if name.lower().endswith(".ipynb") else name
-    return _RENAME_NOISE.sub("", stem.strip()).strip().lower()
-
-
-def match_notebooks(sub, expected_names):
-    """Find each expected notebook in an unpacked submission.
-
-    Exact names win; otherwise a notebook whose name differs only by rename noise
-    ("Copy of ...", " (1)") is accepted and reported. Looks at the top of the
-    submission and one folder down. Missing ones are reported as ``missing notebook``.
-    """
-    candidates = sorted(
-        p for p in sub.root.rglob("*.ipynb")
-        if len(p.relative_to(sub.root).parts) <= 2
-        and not IGNORED_PARTS & set(p.relative_to(sub.root).parts)
-    )
-    for name in expected_names:
-        exact = [p for p in candidates if p.name == name]
-        fuzzy = [p for p in candidates if _canonical(p.name) == _canonical(name)]
-        if exact or fuzzy:
-            chosen = (exact or fuzzy)[0]
-            sub.notebooks[name] = chosen
-            if chosen.name != name:
-                sub.add_problem(GRADED, f"graded {chosen.name!r} as {name}")
-        else:
-            others = ", ".join(p.name for p in candidates) or "no notebooks"
-            sub.add_problem(MISSING_NOTEBOOK, f"{name} not found (found: {others})")

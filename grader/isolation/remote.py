@@ -1,7 +1,7 @@
 """The grader's side of trusted grading: reach the student's code in the kernel as plain data.
 
 ``KernelLink`` listens on a Unix socket in a folder the grader made; the agent that the grader
-starts in the kernel (``grader.kernel_agent``) connects to it once, before any student code runs.
+starts in the kernel (``grader.isolation.kernel_agent``) connects to it once, before any student code runs.
 Hidden tests then run in this (trusted) process and see the student's functions and objects as
 ``RemoteRef`` proxies: calling one, reading or setting an attribute or item, or asking for its
 value sends a request and decodes the answer (plain data, or another proxy). The student's code
@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from grader.kernel_agent import ProtocolError, RemoteError, changed_arguments, decode, encode, send
-from grader.kernel_agent import receive as _receive
+from grader.isolation.kernel_agent import ProtocolError, RemoteError, changed_arguments, decode, encode, send
+from grader.isolation.kernel_agent import receive as _receive
 
 MAX_REPLY_BYTES = 256 << 20  # what one answer of the kernel may weigh (arrays included)
 CONNECT_TIMEOUT_S = 30

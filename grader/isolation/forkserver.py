@@ -9,13 +9,13 @@ Standalone: imports nothing from the repository but the launcher beside it.
 
 Two entry points:
 
-``python kernel_zygote.py serve SOCKET [--module NAME]``
+``python forkserver.py serve SOCKET [--module NAME]``
     Preload, listen on the Unix socket SOCKET (only this uid may connect), print "ready", and
     fork a kernel for each request until stdin closes or SIGTERM. The zygote never runs
     notebook code itself, so no kernel sees what another did. With ``--module NAME`` it forks
     that module's ``main(argv)`` instead (after calling its ``preload()`` once): the grading
-    workers, which would otherwise import nbgrader for every submission (see ``grader.zygote``).
-``python kernel_zygote.py -f CONNECTION_FILE`` (the kernelspec's argv)
+    workers, which would otherwise import nbgrader for every submission (see ``grader.isolation.forkserver_client``).
+``python forkserver.py -f CONNECTION_FILE`` (the kernelspec's argv)
     The kernel as jupyter_client sees it: asks the zygote named by ``GRADER_ZYGOTE`` for a
     kernel (with this process's environment, folder, address-space limit and stdio), forwards
     the signals it gets (interrupts) and exits when the kernel does. Killed, its connection
@@ -269,7 +269,7 @@ def run_kernel(request):
     import kernel_launcher
 
     argv = request["argv"]
-    cfg = json.loads(os.environ.pop("GRADER_SANDBOX", '{"mode": "none"}'))
+    cfg = json.loads(os.environ.pop(kernel_launcher.SANDBOX_ENV, '{"mode": "none"}'))
     kernel_launcher.enter(cfg, argv[argv.index("-f") + 1])
     ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # after the uid change, which resets it
     sys.path[:] = [p for p in sys.path if p]  # as ipykernel_launcher does

@@ -1,7 +1,7 @@
 """Hidden tests run here, in the grader's process; the verdict written into the cell is theirs.
 
 A graded test cell has a public part (what the student sees) and hidden parts between
-``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``. When autograding (``grader.guard``):
+``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``. When autograding (``grader.isolation.guard``):
 
 1. the **public part** runs in the student's kernel, as in the student's own notebook; its
    printed text is kept for the feedback, and an error there scores the cell 0 (a kernel can
@@ -10,7 +10,7 @@ A graded test cell has a public part (what the student sees) and hidden parts be
    Python's builtins, the course's read-only imports (``np``, ``assert_close``, ...) imported
    here from the grader's own ``helpers``, the definitions of earlier hidden parts of the same
    notebook, and, for a name the notebook's own code defines (``student_names``), the
-   student's object in the kernel as a proxy (``grader.remote``). ``_kernel`` is the
+   student's object in the kernel as a proxy (``grader.isolation.remote``). ``_kernel`` is the
    ``KernelLink`` (``_kernel.namespace()``, ``.module``, ``.builtin``: the kernel's own objects,
    e.g. to build a model there), ``_fetch(proxy)`` the value of a kernel object as plain data,
    and ``_verdict`` the cell's ``Verdict`` (flags for the instructor, measured values such as
@@ -20,7 +20,7 @@ A graded test cell has a public part (what the student sees) and hidden parts be
    nothing (full points), and a ``VERDICT_MIME`` record of the verdict's flags and measures.
    A hidden test that fails because the *grader* lacks something (``GRADER_LACKS``: the CIFAR-10
    test set) does not score 0: its record says ``not_graded``, and the batch leaves that cell
-   empty, says so in the status, and regrades it next time (``grader.autograde``).
+   empty, says so in the status, and regrades it next time (``grader.grading.batch``).
 
 Nothing the kernel prints or emits decides a score, a flag or a leaderboard value: kernel outputs
 are reduced to text and images before the verdict is appended (``public_outputs``).
@@ -36,9 +36,9 @@ import zlib
 
 from nbformat import NotebookNode
 
-from grader.kernel_agent import RemoteError
-from grader.notebook_cells import HIDDEN_BEGIN, HIDDEN_END, code_tree, region_lines, strip_regions
-from grader.remote import LostContact, RemoteRef, TimeLimit
+from grader.cells import HIDDEN_BEGIN, HIDDEN_END, code_tree, is_test_cell, region_lines, strip_regions
+from grader.isolation.kernel_agent import RemoteError
+from grader.isolation.remote import LostContact, RemoteRef, TimeLimit
 from helpers.data import DataNotFoundError
 
 VERDICT_MIME = "application/vnd.hw3-grader.verdict+json"
@@ -134,8 +134,7 @@ def student_names(cells):
     those are the hidden tests' own."""
     names = set()
     for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
+        if cell.cell_type != "code" or is_test_cell(cell):
             continue
         tree = code_tree(cell)
         for node in tree.body if tree else []:

@@ -1,6 +1,6 @@
 """The kernel's side of trusted grading: run what the grader asks, answer with plain data.
 
-Hidden tests run in the grader's own process (``grader.remote``); whenever they need the
+Hidden tests run in the grader's own process (``grader.isolation.remote``); whenever they need the
 student's code (call ``batchnorm_forward`` with these arrays, construct ``FullyConnectedNet``,
 read ``model.params``), they send a request over a Unix socket to this agent, which the grader
 starts in the student's kernel. The agent answers with **plain data only**: None, bools,
