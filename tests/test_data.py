@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import data
+from helpers import _cifar_formats, _cifar_tar, data
 from helpers.data import CIFAR10_URL, CLASS_NAMES, ChecksumError, DataNotFoundError, load_cifar10
 
 PER_BATCH = 2  # images in each fake python-format batch (5 train batches + 1 test batch)
@@ -70,7 +70,7 @@ def python_batches(per_batch=PER_BATCH, dumps=Py2Pickler.dumps):
     each row-major), and the expected images straight from ``pixel`` in (H, W, C) order, so the
     test does not share the loader's reshape. Keys are str, as in Python 2 (bytes once loaded).
     """
-    names = [*data.TRAIN_BATCHES, data.TEST_BATCH]
+    names = [*_cifar_formats.TRAIN_BATCHES, _cifar_formats.TEST_BATCH]
     n = per_batch * len(names)
     chw = np.fromfunction(lambda k, c, r, w: pixel(k, c, r, w), (n, 3, 32, 32), dtype=np.int64).astype(np.uint8)
     hwc = np.fromfunction(lambda k, r, w, c: pixel(k, c, r, w), (n, 32, 32, 3), dtype=np.int64).astype(np.uint8)
@@ -189,7 +189,7 @@ def test_batches_pickled_by_python3(tmp_path, protocol):
 
 def test_extracted_python_folder_and_env_var(tmp_path, monkeypatch):
     files, expected = python_batches()
-    folder = tmp_path / "data" / data.BATCHES_DIR
+    folder = tmp_path / "data" / _cifar_formats.BATCHES_DIR
     folder.mkdir(parents=True)
     for name, payload in files.items():
         (folder / name).write_bytes(payload)
@@ -248,8 +248,8 @@ def test_compressions_and_tar_formats(tmp_path, mode, tar_format, long_name):
             info = tarfile.TarInfo(name)
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
-    buf = data._decompressed(archive)
-    index = data._plain_tar_index(buf)
+    buf = _cifar_tar._decompressed(archive)
+    index = _cifar_tar._plain_tar_index(buf)
     assert (index is None) == long_name  # extension headers go to tarfile; plain headers do not
     if index is not None:  # the fast index agrees with tarfile on every member
         with tarfile.open(fileobj=io.BytesIO(buf)) as tar:

@@ -39,9 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Imports spelled ``NAME as NAME`` are not used here: they keep those names importable from helpers.data,
-# as before the loader's internals moved to the private modules (the tests use some).
-from helpers._cifar_cache import CACHE_VERSION as CACHE_VERSION
 from helpers._cifar_cache import ChecksumError, _download, _fingerprint, _md5_of, _read_cache, _write_cache
 from helpers._cifar_formats import (
     ARCHIVE_NAME,
@@ -52,14 +49,6 @@ from helpers._cifar_formats import (
     _find_source,
     _load_source,
 )
-from helpers._cifar_formats import BATCHES_DIR as BATCHES_DIR
-from helpers._cifar_formats import IMAGE_SHAPE as IMAGE_SHAPE
-from helpers._cifar_formats import IMAGE_SUFFIXES as IMAGE_SUFFIXES
-from helpers._cifar_formats import SPLITS as SPLITS
-from helpers._cifar_formats import TEST_BATCH as TEST_BATCH
-from helpers._cifar_formats import TRAIN_BATCHES as TRAIN_BATCHES
-from helpers._cifar_tar import _decompressed as _decompressed
-from helpers._cifar_tar import _plain_tar_index as _plain_tar_index
 
 __all__ = [
     "CIFAR10_MD5",
