@@ -12,7 +12,7 @@ _SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 if _SHARED_DATA.is_dir():
     os.environ.setdefault("HW3_DATA_DIR", str(_SHARED_DATA))
 # Part 3 trains its models in the "smoke" setting under test (one short epoch each): the tests check
-# that the notebook runs and grades; tests/test_pytorch_grading.py trains the quick setting for real.
+# that the notebook runs and grades; tests/answers/test_pytorch_grading.py trains the quick setting for real.
 os.environ.setdefault("HW3_SETTING", "smoke")
 
 

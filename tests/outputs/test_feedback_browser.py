@@ -21,7 +21,7 @@ from grader.cells import graded_cells
 from grader.course import ASSIGNMENT_ID
 from grader.outputs.feedback import write_feedback
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
 

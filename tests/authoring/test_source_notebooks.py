@@ -16,7 +16,7 @@ EXPECTED_FILES = {  # notebook -> (figures/, results/) it must save
     "part3_pytorch_cnn.ipynb": (["training_curves.png"], []),
 }
 # Under test Part 3 trains one short "smoke" epoch: its hidden accuracy tests fail by design there
-# (tests/test_pytorch_grading.py grades real quick-setting runs).
+# (tests/answers/test_pytorch_grading.py grades real quick-setting runs).
 SMOKE_ACCURACY_CELLS = {"base-tests", "bn-tests"}
 
 

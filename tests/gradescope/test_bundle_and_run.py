@@ -15,21 +15,15 @@ from pathlib import Path
 import jsonschema
 import nbformat
 import pytest
+from part0 import PART0, part0_student
 
-from grader.authoring.demo import WRONG_ANSWER, make_student
+from grader.authoring.demo import WRONG_ANSWER
 from grader.cells import GradedCell, assignment_cells, reference_answers
-from grader.course import RELEASE_DIR, SOURCE_DIR
+from grader.course import SOURCE_DIR
 from grader.gradescope.bundle import build_bundle, extract_bundle
 from grader.gradescope.results import RESULTS_SCHEMA, cell_test, failure, own_model_accuracy
 from grader.gradescope.run import grade
 from grader.grading import autograde
-
-PART0 = "part0_filters.ipynb"
-# A student cell that tries to read the hidden tests; the sandbox must stop it.
-PROBE = """import glob, os
-_found = [p for p in glob.glob({pattern!r}, recursive=True) if os.access(p, os.R_OK)]
-print("SOURCE_PROBE", "visible" if _found else "hidden")
-"""
 
 
 @pytest.fixture(scope="module")
@@ -41,18 +35,6 @@ def bundle(tmp_path_factory):
     return zip_path, names, root
 
 
-def _part0_student(dest, answers, probe_root=None):
-    """A student folder holding only part0 (and the released helpers/, as students have them)."""
-    make_student(RELEASE_DIR, dest, answers)
-    for path in dest.glob("*.ipynb"):
-        if path.name != PART0:
-            path.unlink()
-    if probe_root is not None:
-        nb = nbformat.read(dest / PART0, as_version=4)
-        pattern = str(probe_root / "**" / "part0_filters.ipynb")
-        nb.cells.append(nbformat.v4.new_code_cell(PROBE.format(pattern=pattern)))
-        nbformat.write(nb, dest / PART0)
-    return dest
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +44,8 @@ def students(tmp_path_factory, bundle):
     tmp = tmp_path_factory.mktemp("students")
     reference = reference_answers(SOURCE_DIR / PART0)
     folders = {
-        "reference": _part0_student(tmp / "class" / "reference", reference, probe_root=root / "source"),
-        "partial": _part0_student(tmp / "class" / "partial", dict(reference, **dict([WRONG_ANSWER]))),
+        "reference": part0_student(tmp / "class" / "reference", reference, probe_root=root / "source"),
+        "partial": part0_student(tmp / "class" / "partial", dict(reference, **dict([WRONG_ANSWER]))),
     }
     local = autograde([tmp / "class"], tmp / "local", workers=2, resume=False, report=False, log=lambda _: None)
     return folders, {r.student_id: r for r in local}

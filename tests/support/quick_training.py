@@ -3,9 +3,9 @@
 Training takes a few minutes of CPU. Started as soon as the session knows it needs the model
 (``conftest.pytest_collection_finish``), at the lowest CPU priority, it uses the cores the other
 tests leave idle (kernels starting, nbgrader bookkeeping) instead of adding its minutes to the
-suite; ``tests/test_pytorch_grading.py`` waits for it when it needs the model.
+suite; ``tests/answers/test_pytorch_grading.py`` waits for it when it needs the model.
 
-Run as a script: ``python tests/quick_training.py FOLDER`` writes FOLDER/base.pt and base.json.
+Run as a script: ``python tests/support/quick_training.py FOLDER`` writes FOLDER/base.pt and base.json.
 """
 
 import os
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_NAME = "part3_pytorch_cnn.ipynb"
 
 

@@ -40,7 +40,7 @@ Usage::
     docker_default.run(["python", "-c", "..."], capture_output=True, text=True)   # subprocess.run
     subprocess.Popen(docker_default.command(["sh", "-c", "..."]))               # any other API
 
-    python tests/docker_default.py [--no-seccomp | --no-cap-drop] [--] CMD [ARGS...]
+    python tests/support/docker_default.py [--no-seccomp | --no-cap-drop] [--] CMD [ARGS...]
 
 ``run`` and ``command`` start CMD through a small Python wrapper (this file) that calls
 :func:`enter_docker_default` and then execs CMD; this needs no ``preexec_fn`` (unsafe in a
@@ -341,7 +341,7 @@ def run(
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    """``python tests/docker_default.py [--no-seccomp] [--no-cap-drop] [--] CMD [ARGS...]``: exec CMD inside."""
+    """``python tests/support/docker_default.py [--no-seccomp] [--no-cap-drop] [--] CMD [ARGS...]``: exec CMD inside."""
     args = list(sys.argv[1:] if args is None else args)
     options = {"--no-seccomp": False, "--no-cap-drop": False}
     while args and args[0] in options:

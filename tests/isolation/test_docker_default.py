@@ -1,4 +1,5 @@
-"""tests/docker_default.py simulates root in a default ``docker run`` faithfully enough to test the grader there.
+"""tests/support/docker_default.py simulates root in a default ``docker run`` faithfully enough to test
+the grader there.
 
 Each check runs a command inside the simulated container and compares what it may do with what Docker's
 default capabilities and seccomp profile allow root in a container: namespaces and mounts refused, ordinary

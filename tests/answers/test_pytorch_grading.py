@@ -4,7 +4,7 @@ claim more than it measures.
 
 The checkpoints are real: the reference base model is trained once per session in the documented
 quick setting (about 3 minutes on 2 cores, in the background while other tests run: see
-tests/quick_training.py; this also checks that setting reaches 70%), and the
+tests/support/quick_training.py; this also checks that setting reaches 70%), and the
 test cells run in-process (cell_runner) or under real nbgrader (the last test).
 """
 
@@ -64,7 +64,7 @@ def measured_accuracy(model):
 def quick_base(tmp_path_factory, quick_training_run):
     """The reference base model trained in the quick setting: (models folder, record, model).
 
-    Trained in the background since the session started (tests/quick_training.py), or here when
+    Trained in the background since the session started (tests/support/quick_training.py), or here when
     that was not started."""
     folder = tmp_path_factory.mktemp("quick-base") / "models"
     if quick_training_run is None:

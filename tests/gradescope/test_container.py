@@ -1,4 +1,4 @@
-"""``gradescope run`` in a simulated Docker-default container (``tests/docker_default.py``): root
+"""``gradescope run`` in a simulated Docker-default container (``tests/support/docker_default.py``): root
 without CAP_SYS_ADMIN, namespaces refused by seccomp. The sandbox falls back to the ``uid`` mode
 and must still grade: the reference answers score full, results.json says which isolation ran,
 and a hostile submission can read none of ROOT's grader-side files, cannot write results.json, and
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import docker_default
 import pytest
-from test_gradescope import PART0, _part0_student
-from test_sandbox_attacks import _pids_with
+from part0 import PART0, part0_student, pids_with
 
 from grader.cells import reference_answers
 from grader.course import SOURCE_DIR
@@ -100,7 +99,7 @@ def container_run():
         zip_path, _ = build_bundle(root / "hw3_gradescope.zip")
         extract_bundle(zip_path, root / "source")
         (root / "hw3_gradescope.zip").unlink()
-        student = _part0_student(root / "student", reference_answers(SOURCE_DIR / PART0))
+        student = part0_student(root / "student", reference_answers(SOURCE_DIR / PART0))
         nb = json.loads((student / PART0).read_text())
         hostile = HOSTILE.format(root=str(root), nb=PART0, grader_pid=os.getpid(), marker=MARKER)
         for cell in nb["cells"]:
@@ -124,7 +123,7 @@ def container_run():
                  for line in "".join(out.get("text", "")).splitlines() if line.startswith("PROBE")]
         yield proc, results, lines, seconds
     finally:
-        for pid in _pids_with(MARKER):
+        for pid in pids_with(MARKER):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -147,4 +146,4 @@ def test_a_hostile_kernel_in_uid_mode_reaches_nothing_of_the_grader(container_ru
     assert len(lines) == 6, lines
     assert all("blocked" in line for line in lines), lines
     assert "999" not in json.dumps(results)
-    assert _pids_with(MARKER) == [], "a process of the submission outlived the grading"
+    assert pids_with(MARKER) == [], "a process of the submission outlived the grading"

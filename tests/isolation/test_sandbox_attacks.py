@@ -18,7 +18,7 @@ import sys
 import time
 
 import pytest
-from test_hostile_submissions import LAP, NB, REF, student
+from part0 import LAP, NB, REF, pids_with, student
 
 from grader.course import ASSIGNMENT_ID
 from grader.grading import Limits, autograde
@@ -43,18 +43,6 @@ def _attack(cls, name, code):
     return student(cls / name, {**REF, "laplacian_kernel": code + "\n" + REF["laplacian_kernel"]})
 
 
-def _pids_with(marker):
-    """Pids of live processes whose command line contains ``marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
 
 
 @pytest.fixture
@@ -63,7 +51,7 @@ def marker_cleanup():
     markers = []
     yield markers
     for marker in markers:
-        for pid in _pids_with(marker):
+        for pid in pids_with(marker):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -117,7 +105,7 @@ def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, mark
     student(cls / "neighbour")
     results, seconds = _grade(tmp_path, cls, workers=1, preload_kernels=preload)
     assert seconds < 120, f"the batch waited {seconds:.0f} s for a process the notebook left behind"
-    assert _pids_with(marker) == [], "a process the notebook started outlived the batch"
+    assert pids_with(marker) == [], "a process the notebook started outlived the batch"
     for sid in ("detacher", "neighbour"):
         assert results[sid].status == Status.MISSING_NOTEBOOK, results[sid].detail  # part 0 only
         assert results[sid].scores[BOX] == 2 and results[sid].scores[LAP] == 3, results[sid].detail
@@ -146,7 +134,7 @@ def test_exhausting_the_process_limit_does_not_reach_the_next_student(tmp_path, 
     second, _ = _grade(tmp_path, student(tmp_path / "second" / "next_student").parent, workers=1)
     assert second["next_student"].scores[BOX] == 2 and second["next_student"].scores[LAP] == 3, \
         second["next_student"].detail
-    assert _pids_with(duration) == []
+    assert pids_with(duration) == []
     assert "process(es) running" in first["forker"].detail
 
 

@@ -27,7 +27,7 @@ from grader.cells import fill_answers, reference_answers
 from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR
 from grader.grading import GraderLacksData, Limits, autograde
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NB = "part3_pytorch_cnn.ipynb"
 REF = reference_answers(SOURCE_DIR / NB)
 ACCURACY_CELLS = [f"part3_pytorch_cnn/{c}" for c in ("test_base_model", "test_batchnorm_dropout_model",

@@ -10,7 +10,7 @@ from grader.course import ASSIGNMENT_ID
 from grader.grading import autograde
 
 # Under test, Part 3's models are trained in the "smoke" setting (one short epoch: 10-30% accuracy),
-# far under the thresholds: these cells score 0 here. tests/test_pytorch_grading.py grades real runs.
+# far under the thresholds: these cells score 0 here. tests/answers/test_pytorch_grading.py grades real runs.
 TRAINED_MODEL_CELLS = {f"part3_pytorch_cnn/{t}" for t in ("test_base_model", "test_batchnorm_dropout_model",
                                                           "test_own_model")}
 

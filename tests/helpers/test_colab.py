@@ -1,4 +1,4 @@
-"""Google Colab, end to end, with a stand-in ``google.colab`` (tests/colab_standin.py).
+"""Google Colab, end to end, with a stand-in ``google.colab`` (tests/support/colab_standin.py).
 
 A release notebook is run by a real kernel "on Colab": from a folder that has no ``helpers/``
 (Colab runs notebooks from ``/content``), with the course folder in a stand-in Drive. Its

@@ -11,16 +11,14 @@ import zipfile
 
 import nbformat
 import pytest
+from part0 import BOX, LAP, NB, REF, student
 
-from grader.cells import assignment_cells, fill_answers, nbgrader_meta, reference_answers
-from grader.course import ASSIGNMENT_ID, RELEASE_DIR, SOURCE_DIR, source_fingerprint
+from grader.cells import assignment_cells, nbgrader_meta
+from grader.course import ASSIGNMENT_ID, SOURCE_DIR, source_fingerprint
 from grader.grading import Limits, autograde
 from grader.isolation.sandbox import detect
 from grader.results import Status
 
-NB = "part0_filters.ipynb"
-REF = reference_answers(SOURCE_DIR / NB)
-BOX, LAP = "part0_filters/test_box_kernel", "part0_filters/test_laplacian_kernel"
 LIMITS = Limits(cell_s=10, memory_bytes=3 << 30, submission_s=300)
 WRONG_BOX = "def box_kernel(n):\n    return np.ones((n, n))\n"
 WRONG_LAP = "def laplacian_kernel():\n    return np.zeros((3, 3))\n"
@@ -61,15 +59,6 @@ EXPECTED = {  # student -> (status, box points, laplacian points)
     "prints_fake_results": (Status.MISSING_NOTEBOOK, 0, 3),
     "snoops": (Status.MISSING_NOTEBOOK, 2, 3),
 }
-
-
-def student(folder, answers=REF, name=NB):
-    """A part-0-only submission folder (with the released helpers, as students have them)."""
-    folder.mkdir(parents=True)
-    shutil.copytree(RELEASE_DIR / "helpers", folder / "helpers")
-    nb = nbformat.read(RELEASE_DIR / NB, as_version=4)
-    nbformat.write(fill_answers(nb, answers), folder / name)
-    return folder
 
 
 def edit_cells(path, change):

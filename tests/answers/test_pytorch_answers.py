@@ -1,7 +1,7 @@
 """Part 3's answer test cells (public + hidden) accept correct variants of NeuralNetwork, train_step
 and evaluate, and reject each classic bug, which costs points only on its own function.
 
-The accuracy cells (trained models) are covered by tests/test_pytorch_grading.py.
+The accuracy cells (trained models) are covered by tests/answers/test_pytorch_grading.py.
 """
 
 import pytest
