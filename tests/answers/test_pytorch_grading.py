@@ -317,7 +317,7 @@ def test_the_pre_submit_check_gives_the_graders_points(trained_batch, monkeypatc
     """The check a student runs before submitting (public tests only, in fresh kernels) shows, cell by
     cell, the points the grader gives: partial credit for an own model between 70% and 85% included."""
     from grader.course import RELEASE_DIR
-    from helpers.submission import run_notebooks
+    from helpers._dry_run import run_notebooks
 
     results, class_dir = trained_batch
     folder = tmp_path / "honest"
