@@ -24,6 +24,9 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))  # the tests' loop reference is the naive side
+
+from loop_layers import conv_backward_loops, conv_forward_loops  # noqa: E402
 
 from helpers.fast_layers import (  # noqa: E402
     conv_backward_fast,
@@ -31,42 +34,6 @@ from helpers.fast_layers import (  # noqa: E402
     max_pool_backward_fast,
     max_pool_forward_fast,
 )
-
-
-def conv_forward_naive(x, w, b, conv_param):
-    """The loop convolution a student writes first: one window dot product per output pixel."""
-    stride, pad = conv_param["stride"], conv_param["pad"]
-    n, _, h, wd = x.shape
-    f, _, hh, ww = w.shape
-    out_h, out_w = 1 + (h + 2 * pad - hh) // stride, 1 + (wd + 2 * pad - ww) // stride
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    out = np.zeros((n, f, out_h, out_w), dtype=x.dtype)
-    for i in range(n):
-        for k in range(f):
-            for r in range(out_h):
-                for s in range(out_w):
-                    window = xp[i, :, r * stride : r * stride + hh, s * stride : s * stride + ww]
-                    out[i, k, r, s] = np.sum(window * w[k]) + b[k]
-    return out, (x, w, b, conv_param)
-
-
-def conv_backward_naive(dout, cache):
-    """Backward pass of ``conv_forward_naive`` with the same loops."""
-    x, w, _, conv_param = cache
-    stride, pad = conv_param["stride"], conv_param["pad"]
-    n, _, h, wd = x.shape
-    f, _, hh, ww = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(n):
-        for k in range(f):
-            for r in range(dout.shape[2]):
-                for s in range(dout.shape[3]):
-                    rows = slice(r * stride, r * stride + hh)
-                    cols = slice(s * stride, s * stride + ww)
-                    dw[k] += xp[i, :, rows, cols] * dout[i, k, r, s]
-                    dxp[i, :, rows, cols] += w[k] * dout[i, k, r, s]
-    return dxp[:, :, pad : pad + h, pad : pad + wd], dw, dout.sum(axis=(0, 2, 3))
 
 
 def timed(fn):
@@ -119,8 +86,8 @@ def bench_naive_vs_fast(reps, rng):
     param = {"stride": 1, "pad": 1}
 
     def naive():
-        out, cache = conv_forward_naive(x, w, b, param)
-        return conv_backward_naive(dout, cache)
+        conv_forward_loops(x, w, b, param["stride"], param["pad"])
+        return conv_backward_loops(dout, x, w, param["stride"], param["pad"])
 
     def fast():
         out, cache = conv_forward_fast(x, w, b, param)

@@ -24,6 +24,9 @@ Two entry points:
 
 Each child re-seeds Python's and numpy's global random generators, so kernels do not share
 the zygote's state.
+
+Longer than this code base's ~300 lines a module, on purpose: it runs as a script that imports
+nothing from the repository but the launcher (by path), so both of its sides live in this file.
 """
 
 import json

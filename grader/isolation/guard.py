@@ -24,6 +24,10 @@ the cells after it are not run and score 0, and the notebook is still saved and 
 
 The snapshot lives in the student's process, so a student who reads this module can defeat it:
 it is defence in depth (it makes attempts visible); the verdict does not depend on it.
+
+Longer than ~300 lines: one nbgrader preprocessor whose methods share the state of one notebook's
+run (kernel, link, namespace, snapshot); the kernel side is ``guard_kernel.py``, the hidden tests
+``grader.grading.trusted_tests``.
 """
 
 import ast

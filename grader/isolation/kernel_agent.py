@@ -17,6 +17,9 @@ what their own functions appear to return.
 
 Wire format: ``<II`` (header length, number of buffers), a JSON header, then each buffer as
 ``<Q`` length + bytes (array contents, so arrays are never text-encoded).
+
+Longer than this code base's ~300 lines a module, on purpose: the grader sends this file to the
+kernel as one source text (nothing of the repository is importable there), so it cannot be split.
 """
 
 import json

@@ -37,6 +37,10 @@ and exits with the kernel's status. Killed, it takes the kernel with it (PR_SET_
 ipykernel inside the sandbox. Any failure exits
 non-zero with the reason on stderr, so a sandbox that cannot be built is never silently replaced
 by a weaker one here; ``grader.isolation.sandbox`` picks a mode that works.
+
+Longer than this code base's ~300 lines a module, on purpose: it runs as a script before the
+sandbox exists and imports nothing from the repository (the fork server loads it by path), so the
+whole sandbox is built from this one file.
 """
 
 import ctypes

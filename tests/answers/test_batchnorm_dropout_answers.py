@@ -2,7 +2,7 @@
 which costs points only on the function that has it."""
 
 import pytest
-from cell_runner import assert_loses_only_own_points, assert_scores_full, cases, load_cells, quiet_outcomes
+from cell_runner import answer_variant_tests, load_cells, quiet_outcomes
 from cell_runner import variant as reference_variant
 
 from grader.course import SOURCE_DIR
@@ -135,18 +135,8 @@ def outcomes(overrides):
     return quiet_outcomes(NOTEBOOK, overrides)
 
 
-def test_reference_passes_every_test_cell():
-    assert outcomes({}) == {test_id: None for test_id in TESTS}
-
-
-@pytest.mark.parametrize("function, label", cases(CORRECT))
-def test_correct_variant_scores_full(function, label):
-    assert_scores_full(NOTEBOOK, function, label, CORRECT[function][label])
-
-
-@pytest.mark.parametrize("function, label", cases(WRONG))
-def test_wrong_answer_loses_points_only_on_its_function(function, label):
-    assert_loses_only_own_points(NOTEBOOK, OWN_TESTS[function], function, label, WRONG[function][label])
+(test_reference_passes_every_test_cell, test_correct_variant_scores_full,
+ test_wrong_answer_loses_points_only_on_its_function) = answer_variant_tests(NOTEBOOK, TESTS, CORRECT, WRONG, OWN_TESTS)
 
 
 

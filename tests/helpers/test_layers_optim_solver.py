@@ -32,18 +32,20 @@ def test_affine_forward_hand_computed():
     np.testing.assert_allclose(out, expected)
 
 
-def test_affine_backward_numerical():
-    rng = np.random.default_rng(1)
+@pytest.mark.parametrize("forward, backward, seed, tol", [(affine_forward, affine_backward, 1, 1e-8),
+                                                         (affine_relu_forward, affine_relu_backward, 3, 1e-7)])
+def test_affine_backward_numerical(forward, backward, seed, tol):
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(4, 2, 3))
     w = rng.normal(size=(6, 5))
     b = rng.normal(size=5)
     dout = rng.normal(size=(4, 5))
-    _, cache = affine_forward(x, w, b)
-    dx, dw, db = affine_backward(dout, cache)
+    _, cache = forward(x, w, b)
+    dx, dw, db = backward(dout, cache)
     assert dx.shape == x.shape
-    assert rel_error(dx, eval_numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)) < 1e-8
-    assert rel_error(dw, eval_numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)) < 1e-8
-    assert rel_error(db, eval_numerical_gradient_array(lambda v: affine_forward(x, w, v)[0], b, dout)) < 1e-8
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: forward(v, w, b)[0], x, dout)) < tol
+    assert rel_error(dw, eval_numerical_gradient_array(lambda v: forward(x, v, b)[0], w, dout)) < tol
+    assert rel_error(db, eval_numerical_gradient_array(lambda v: forward(x, w, v)[0], b, dout)) < tol
 
 
 def test_relu_forward_backward():
@@ -56,19 +58,6 @@ def test_relu_forward_backward():
     dout = rng.normal(size=x.shape)
     dx = relu_backward(dout, cache)
     assert rel_error(dx, eval_numerical_gradient_array(lambda v: relu_forward(v)[0], x, dout)) < 1e-8
-
-
-def test_affine_relu_backward_numerical():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(3, 2, 2))
-    w = rng.normal(size=(4, 6))
-    b = rng.normal(size=6)
-    dout = rng.normal(size=(3, 6))
-    _, cache = affine_relu_forward(x, w, b)
-    dx, dw, db = affine_relu_backward(dout, cache)
-    assert rel_error(dx, eval_numerical_gradient_array(lambda v: affine_relu_forward(v, w, b)[0], x, dout)) < 1e-7
-    assert rel_error(dw, eval_numerical_gradient_array(lambda v: affine_relu_forward(x, v, b)[0], w, dout)) < 1e-7
-    assert rel_error(db, eval_numerical_gradient_array(lambda v: affine_relu_forward(x, w, v)[0], b, dout)) < 1e-7
 
 
 def test_softmax_loss_uniform_scores_is_log_c():

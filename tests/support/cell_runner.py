@@ -105,3 +105,24 @@ def assert_loses_only_own_points(notebook_path, own_tests, function, label, code
     assert failed <= own_tests, f"{label} also cost points on {sorted(failed - own_tests)}"
     for test_id in failed:
         assert str(result[test_id]), f"{label}: {test_id} failed without a message"
+
+
+def answer_variant_tests(notebook_path, tests, correct, wrong, own_tests):
+    """The three tests every answer-variant module runs, for assigning at module level:
+    the reference passes every test cell; each ``correct`` variant scores full; each ``wrong`` one
+    loses points only on its own function's test cells (``own_tests``: {function: test ids})."""
+    import pytest
+
+    def test_reference_passes_every_test_cell():
+        assert quiet_outcomes(notebook_path, {}) == {test_id: None for test_id in tests}
+
+    @pytest.mark.parametrize("function, label", cases(correct))
+    def test_correct_variant_scores_full(function, label):
+        assert_scores_full(notebook_path, function, label, correct[function][label])
+
+    @pytest.mark.parametrize("function, label", cases(wrong))
+    def test_wrong_answer_loses_points_only_on_its_function(function, label):
+        assert_loses_only_own_points(notebook_path, own_tests[function], function, label, wrong[function][label])
+
+    return (test_reference_passes_every_test_cell, test_correct_variant_scores_full,
+            test_wrong_answer_loses_points_only_on_its_function)

@@ -7,7 +7,7 @@ never one that arrives inside a submission.
 """
 
 __all__ = [
-    "checks", "colab", "data", "experiments", "fast_layers", "gradient_check", "images", "layers",
+    "checkpoints", "checks", "colab", "data", "experiments", "fast_layers", "gradient_check", "images", "layers",
     "notebook_import", "optim", "plotting", "preprocess", "runtime", "solver", "submission", "torch_data",
     "training",
 ]
