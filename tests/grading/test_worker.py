@@ -23,12 +23,17 @@ def test_options_survive_the_command_line():
 
 
 @pytest.fixture
-def clean_env(monkeypatch):
+def clean_env():
+    """_apply_options writes os.environ and the umask: both are put back whole afterwards (a variable
+    left behind would reach every kernel a later test starts)."""
+    saved = dict(os.environ)
     for name in (EVENTS_ENV, IPC_ENV, SANDBOX_ENV, ZYGOTE_ENV, "JUPYTER_RUNTIME_DIR", "JUPYTER_PATH"):
-        monkeypatch.delenv(name, raising=False)
+        os.environ.pop(name, None)
     umask = os.umask(0o022)
     yield
     os.umask(umask)
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_kernels_get_the_sandbox_the_events_file_and_no_network(clean_env):
