@@ -129,7 +129,7 @@ def grade(root, min_isolation="uid", sandbox_mode="auto", limits=None, log=print
         upload = choose_upload(root / "submission", out / "incoming")
         if upload is not None:
             (out / "work").mkdir(exist_ok=True)
-            box = sandbox.detect(out / "work", sandbox_mode)
+            box = sandbox.detect(out, sandbox_mode)
             isolation = box.description
             if os.geteuid() != 0 and min_isolation in ("root", "uid"):
                 min_isolation = "userns"

@@ -97,7 +97,7 @@ def autograde(paths, out_dir, limits=None, log=print, options=None, **option_kwa
         # Before the workers start: CIFAR-10 decoded at most once, here; none: stop, or say so.
         check_grading_data(out_dir, options.without_data, log)
         (out_dir / "work").mkdir(exist_ok=True)
-        box = sandbox.detect(out_dir / "work", options.sandbox)
+        box = sandbox.detect(out_dir, options.sandbox)
         log(f"isolation: {box.description}")
         if box.mode == "uid":  # no mount namespace: the kernels' uids must find nothing readable here
             sandbox.restrict_to_root(out_dir, except_for=shared_cache(out_dir))

@@ -23,6 +23,7 @@ from grader.grading.worker import WorkerOptions
 from grader.grading.worker_process import run_worker
 from grader.isolation import sandbox
 from grader.isolation.forkserver_client import Zygotes
+from grader.isolation.kernel_folders import KernelFolders
 from grader.outputs.flags import flags_of_student
 from grader.results import Status, StudentResult, problems_of_events
 
@@ -137,7 +138,7 @@ def grade_submission(sub, out_dir, notebook_names, limits=None, box=None, thread
     if sub.status == Status.DUPLICATE_ID:
         return StudentResult(sub.student_id, sub.status, sub.detail)
     job = SubmissionGrading(sub, out_dir, student_course(out_dir, sub.student_id), notebook_names, limits,
-                            box or sandbox.detect(out_dir / "work"), threads, zygotes or Zygotes(),
+                            box or sandbox.detect(out_dir), threads, zygotes or Zygotes(),
                             scores={c.column: 0.0 for c in assignment_cells()})
     try:
         for step in STEPS:
@@ -157,13 +158,18 @@ def _worker_options(job):
     """The worker's settings: sandboxed kernelspec, runtime folder for sockets, events file, the
     kernel fork server, and the feedback to write (in parallel with other workers)."""
     runtime = sandbox.runtime_folder()
-    kernel_dir = job.work / "autograded" / job.sub.student_id / ASSIGNMENT_ID
+    # The kernels run in a folder of their own, never in nbgrader's autograded folder, which holds
+    # the restored (hidden) test cells: a copy of the staged submission and the course's helpers.
+    folders = KernelFolders(str(job.work / "kernel" / ASSIGNMENT_ID), str(job.work / "home"),
+                            (str(job.work / "submitted" / job.sub.student_id / ASSIGNMENT_ID),
+                             str(job.work / "source" / ASSIGNMENT_ID)))
     zygote = job.zygotes.kernel_socket()
-    cfg = sandbox.kernel_config(job.box, kernel_dir, job.work / "home", runtime,
-                                data_cache=shared_cache(job.out_dir), open_from=job.out_dir)
+    cfg = sandbox.kernel_config(job.box, folders, runtime, data_cache=shared_cache(job.out_dir),
+                                open_from=job.out_dir)
     spec_root = sandbox.write_kernelspec(job.work / "kernelspec", zygote=bool(zygote))
     return WorkerOptions(sandbox=cfg, spec_root=str(spec_root), runtime_dir=str(runtime),
-                         events=str(job.work / "events.jsonl"), zygote=zygote or None, feedback_zero=job.deleted)
+                         events=str(job.work / "events.jsonl"), zygote=zygote or None, feedback_zero=job.deleted,
+                         kernel_folders=folders.to_dict())
 
 
 def _report_leftovers(sub, killed):

@@ -28,6 +28,8 @@ class WorkerOptions:
     events: file for the guard's events (schema: ``grader.results``).
     zygote: socket of the batch's kernel fork server (``grader.isolation.forkserver_client``), or None.
     feedback_zero: write the feedback HTML too, with these [notebook, grade_id] at 0; None: do not.
+    kernel_folders: where the kernels run (``grader.isolation.kernel_folders.KernelFolders.to_dict``);
+        None: in nbgrader's autograded folder (only for tests of nbgrader's own behaviour).
     """
 
     sandbox: dict | None = None
@@ -36,6 +38,7 @@ class WorkerOptions:
     events: str | None = None
     zygote: str | None = None
     feedback_zero: list | None = None
+    kernel_folders: dict | None = None
 
     def to_json(self):
         return json.dumps(asdict(self))
@@ -49,6 +52,7 @@ def _apply_options(options):
     """Environment for the kernels this worker starts (read by the launcher and GuardedExecute)."""
     from grader.isolation.forkserver import ZYGOTE_ENV
     from grader.isolation.guard import EVENTS_ENV, IPC_ENV
+    from grader.isolation.kernel_folders import KERNEL_FOLDERS_ENV
     from grader.isolation.kernel_launcher import SANDBOX_ENV
 
     if options.events:
@@ -57,6 +61,8 @@ def _apply_options(options):
         os.environ["JUPYTER_RUNTIME_DIR"] = options.runtime_dir
     if options.zygote:
         os.environ[ZYGOTE_ENV] = options.zygote
+    if options.kernel_folders:
+        os.environ[KERNEL_FOLDERS_ENV] = json.dumps(options.kernel_folders)
     if options.sandbox:
         if options.sandbox["mode"] == "uid":
             os.umask(0o077)  # no mount namespace: what this worker writes must not be readable by kernels

@@ -58,6 +58,7 @@ from grader.grading.trusted_tests import (
 )
 from grader.isolation import kernel_agent
 from grader.isolation.kernel_agent import RemoteError
+from grader.isolation.kernel_folders import KERNEL_FOLDERS_ENV, KernelFolders
 from grader.isolation.kernel_launcher import SANDBOX_ENV, earlier_uids, kill_uid, processes_of, remove_links
 from grader.isolation.remote import KernelLink, LostContact, TimeLimit
 from grader.results import (
@@ -191,12 +192,30 @@ class GuardedExecute(Execute):
         self._guard_ready = False
         self._link = self._namespace = None
         self._last_code_cell = max((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), default=-1)
+        resources = resources if resources is not None else {}
+        metadata = resources.setdefault("metadata", {})
+        graded_folder, kernel_folder = metadata.get("path"), self._renew_kernel_folders()
+        if kernel_folder:  # the kernel never runs where nbgrader keeps the restored test cells
+            metadata["path"] = kernel_folder
         try:
             return super().preprocess(nb, resources, km)
         finally:  # the kernel is shut down: make sure all of it is gone before nbgrader writes its folder
             if self._link is not None:
                 self._link.close()
-            self._contain(((resources or {}).get("metadata") or {}).get("path"))
+            self._contain(metadata.get("path"))
+            metadata["path"] = graded_folder
+
+    def _renew_kernel_folders(self):
+        """Fresh kernel folder and home for this notebook (``grader.isolation.kernel_folders``), once no
+        process of an earlier kernel is alive; returns the folder, or None when not configured."""
+        spec = os.environ.get(KERNEL_FOLDERS_ENV)
+        if not spec:
+            return None
+        for uid in self._kernel_uids():
+            kill_uid(uid)
+        folders = KernelFolders.from_dict(json.loads(spec))
+        folders.renew()
+        return folders.folder
 
     def _kernel_uids(self):
         """The uids this submission's kernels had ("root" and "uid" sandboxes; see grader.isolation.kernel_launcher)."""

@@ -84,12 +84,13 @@ class Sandbox:
         return text + (f" ({self.reason})" if self.reason else "")
 
 
-def _probe(mode, course_dir):
-    """Can the launcher build a ``mode`` sandbox for kernels under ``course_dir``?
+def _probe(mode, grading_dir):
+    """Can the launcher build a ``mode`` sandbox for kernels under ``grading_dir/work``, reached (in
+    "uid" mode) from ``grading_dir`` down, as the kernels of a batch are (``kernel_config``'s ``open_from``)?
 
     Returns ('', whether the kernel had a network) when yes, else (why not, None).
     """
-    scratch = Path(tempfile.mkdtemp(prefix=f"probe-{mode}-", dir=course_dir))
+    scratch = Path(tempfile.mkdtemp(prefix=f"probe-{mode}-", dir=grading_dir / "work"))
     try:
         secret = scratch / "secret"
         secret.write_text("x")
@@ -97,10 +98,10 @@ def _probe(mode, course_dir):
         keep = scratch / "kept"
         keep.mkdir()
         cfg = {"mode": mode, "uids": uid_spec(scratch), "keep": [str(keep)], "system": python_paths(),
-               "probe_hidden": [str(secret)], "cwd": str(keep), "open_from": str(course_dir),
+               "probe_hidden": [str(secret)], "cwd": str(keep), "open_from": str(grading_dir),
                "chown": [str(keep)], "env": {"HOME": str(keep)}}
         if mode == "uid":
-            why = open_path_to(str(keep), str(course_dir))
+            why = open_path_to(str(keep), str(grading_dir))
             if why:
                 return why, None
         try:
@@ -143,17 +144,18 @@ def restrict_to_root(folder, except_for=None):
 _DETECTED = {}
 
 
-def detect(course_dir, mode="auto"):
-    """The strongest sandbox this machine supports for kernels under ``course_dir`` (probed once).
+def detect(grading_dir, mode="auto"):
+    """The strongest sandbox this machine supports for kernels of the grading folder ``grading_dir``
+    (their folders are under its ``work/``, where the probe runs; probed once).
 
     Args:
-        course_dir: the folder the kernels' folders will be in (the probe runs there).
+        grading_dir: the grading folder (``grader.grading.folders``).
         mode: "auto" (strongest that works), or "root", "userns", "uid", "none" to ask for one; a mode
             that does not work here falls back to the next weaker one, with the reason recorded.
     """
-    course_dir = Path(course_dir).resolve()
-    course_dir.mkdir(parents=True, exist_ok=True)
-    key = (str(course_dir), mode)
+    grading_dir = Path(grading_dir).resolve()
+    (grading_dir / "work").mkdir(parents=True, exist_ok=True)
+    key = (str(grading_dir), mode)
     if key in _DETECTED:
         return _DETECTED[key]
     order = ["root", "userns", "uid", "none"]
@@ -162,7 +164,7 @@ def detect(course_dir, mode="auto"):
         candidates = [c for c in candidates if c not in ("root", "uid")]
     reasons = []
     for candidate in candidates:
-        why, network = ("", True) if candidate == "none" else _probe(candidate, course_dir)
+        why, network = ("", True) if candidate == "none" else _probe(candidate, grading_dir)
         if not why:
             _DETECTED[key] = Sandbox(candidate, "; ".join(reasons), bool(network))
             return _DETECTED[key]
@@ -244,17 +246,6 @@ def _data_binds(home, data_cache=None, mounts=True):
     return binds, dict(env, HW3_CACHE_DIR=str(target) if mounts else os.path.realpath(data_cache))
 
 
-def _copy_matplotlib_cache(home):
-    """Matplotlib's font cache for the kernel's fresh home, so it is not rebuilt for every kernel."""
-    try:
-        import matplotlib
-
-        for path in Path(matplotlib.get_cachedir()).glob("fontlist*.json"):
-            shutil.copy(path, home / "mpl" / path.name)
-    except Exception:  # a cold cache only costs time
-        pass
-
-
 def uid_spec(runtime_dir):
     """Where the launcher takes fresh uids from, and the root-only record of the uids a submission's
     kernels had (in ``runtime_dir/uids``)."""
@@ -283,33 +274,30 @@ def runtime_folder():
     return path
 
 
-def kernel_config(sandbox, kernel_dir, home, runtime_dir, data_cache=None, open_from=None):
+def kernel_config(sandbox, folders, runtime_dir, data_cache=None, open_from=None):
     """The launcher's GRADER_SANDBOX settings for one student's kernels.
 
     Args:
         sandbox: Sandbox from ``detect``.
-        kernel_dir: the folder the notebooks run in (nbgrader's autograded/<id>/hw3).
-        home: a fresh folder for the kernel's HOME, IPython and matplotlib settings.
+        folders: ``grader.isolation.kernel_folders.KernelFolders``: the folder the notebooks run in
+            (never nbgrader's autograded folder) and the kernel's home, made afresh for each kernel.
         runtime_dir: a root-only folder for the submission (``runtime_folder``): each kernel's
             connection file and sockets live in a fresh folder inside it, and the uids its kernels
             had are recorded there.
         data_cache: the CIFAR-10 cache folder to show the kernel (``share_data_cache``), or None
             for the instructor's own.
         open_from: "uid" mode: the root-only folder below which the launcher lets the kernel
-            traverse (not list) the folders down to its own (default: the parent of ``home``).
+            traverse (not list) the folders down to its own (default: the parent of the home).
     """
-    home = Path(home)
+    kernel_dir, home = Path(folders.folder), Path(folders.home)
     open_from = open_from or home.parent
-    for sub in ("mpl", "ipython", "tmp"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-    _copy_matplotlib_cache(home)
     binds, env = _data_binds(home, data_cache, mounts=sandbox.mode in ("root", "userns"))
     env.update(HOME=str(home), MPLCONFIGDIR=str(home / "mpl"), IPYTHONDIR=str(home / "ipython"),
                TMPDIR=str(home / "tmp"), XDG_CACHE_HOME=str(home / "tmp"), JUPYTER_RUNTIME_DIR=str(runtime_dir))
     return {
         "mode": sandbox.mode, "uids": uid_spec(runtime_dir),
         "keep": [str(kernel_dir), str(home), str(runtime_dir)], "system": python_paths(),
-        "binds": binds, "readonly": [str(Path(kernel_dir) / "helpers")],
+        "binds": binds, "readonly": [str(kernel_dir / "helpers")],
         "chown": [str(kernel_dir), str(home)], "sticky": [str(kernel_dir)], "open_from": str(open_from),
         "nproc": MAX_PROCESSES, "fsize": MAX_FILE_BYTES, "cwd": str(kernel_dir), "env": env,
     }

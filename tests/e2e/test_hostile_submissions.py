@@ -153,7 +153,7 @@ def test_statuses_say_what_happened(graded):
 
 def test_student_code_cannot_see_or_touch_the_course_when_namespaces_exist(graded):
     results, tmp = graded
-    box = detect(tmp / "out" / "work")
+    box = detect(tmp / "out")
     nb = nbformat.read(tmp / "out" / "autograded" / "snoops" / ASSIGNMENT_ID / NB, as_version=4)
     lines = [line for c in nb.cells if c.cell_type == "code" for o in c.outputs
              for line in o.get("text", "").splitlines() if line.startswith("SNOOP")]

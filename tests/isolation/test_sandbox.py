@@ -11,6 +11,7 @@ import pytest
 
 from grader.isolation import sandbox
 from grader.isolation.guard import protected_names
+from grader.isolation.kernel_folders import KernelFolders
 
 
 def test_detect_picks_a_working_mode_and_says_what_it_protects(tmp_path):
@@ -51,8 +52,10 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
     if box.mode == "none":
         pytest.skip(box.description)
     course = tmp_path / "course"
-    kernel_dir = course / "work" / "s" / "autograded" / "s" / "hw3"
-    (kernel_dir / "helpers").mkdir(parents=True)
+    kernel_dir = course / "work" / "s" / "kernel" / "hw3"
+    (tmp_path / "course-files" / "helpers").mkdir(parents=True)
+    folders = KernelFolders(str(kernel_dir), str(course / "work" / "s" / "home"), (str(tmp_path / "course-files"),))
+    folders.renew()
     (course / "gradebook.db").write_text("secret")
     runtime = tmp_path / "rt"
     runtime.mkdir()
@@ -60,7 +63,7 @@ def test_launcher_hides_the_course_and_the_network(tmp_path, mode, course_copy_e
     cache.mkdir()
     (cache / "cifar10.npz").write_text("cached")
     os.chmod(cache / "cifar10.npz", 0o644)
-    cfg = sandbox.kernel_config(box, kernel_dir, course / "work" / "s" / "home", runtime, data_cache=cache)
+    cfg = sandbox.kernel_config(box, folders, runtime, data_cache=cache)
     # An earlier kernel of the submission left a link where the launcher mounts the cache view.
     (course / "work" / "s" / "home" / "cache-ro").symlink_to(tmp_path / "planted")
     gradebook = str(course / "gradebook.db")
@@ -125,8 +128,9 @@ def test_without_a_sandbox_the_kernel_is_told_the_grading_cache_only(tmp_path, m
     monkeypatch.setenv("HW3_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     (tmp_path / "cache").mkdir()
-    cfg = sandbox.kernel_config(sandbox.detect(tmp_path, "none"), tmp_path / "k", tmp_path / "home",
-                                tmp_path / "rt", data_cache=tmp_path / "cache")
+    folders = KernelFolders(str(tmp_path / "k"), str(tmp_path / "home"))
+    box = sandbox.detect(tmp_path, "none")
+    cfg = sandbox.kernel_config(box, folders, tmp_path / "rt", data_cache=tmp_path / "cache")
     assert cfg["binds"] == []  # no mount namespace: nothing would mount them
     assert cfg["env"]["HW3_DATA_DIR"] is None  # unset: the instructor's data holds the test labels
     assert cfg["env"]["HW3_CACHE_DIR"] == str(tmp_path / "cache")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+import nbformat
 import pytest
 from part0 import LAP, NB, REF, pids_with, student
 
@@ -98,8 +99,8 @@ def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, mark
         f"    os.kill({os.getpid()}, 0); _signal = 'allowed'\n"
         "except ProcessLookupError:\n    _signal = 'no such process'\n"
         "except PermissionError:\n    _signal = 'denied'\n"
-        "json.dump({'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), 'signal': _signal},\n"
-        "          open('seen.json', 'w'))\n")
+        "print('SEEN', json.dumps({'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),\n"
+        "                           'signal': _signal}))\n")
     cls = tmp_path / "class"
     _attack(cls, "detacher", attack)
     student(cls / "neighbour")
@@ -110,7 +111,9 @@ def test_nothing_a_notebook_starts_outlives_it_or_holds_the_batch(tmp_path, mark
         assert results[sid].status == Status.MISSING_NOTEBOOK, results[sid].detail  # part 0 only
         assert results[sid].scores[BOX] == 2 and results[sid].scores[LAP] == 3, results[sid].detail
     assert "left 1 process(es) running" in results["detacher"].detail
-    seen = json.loads((tmp_path / "out" / "autograded" / "detacher" / ASSIGNMENT_ID / "seen.json").read_text())
+    graded = nbformat.read(tmp_path / "out" / "autograded" / "detacher" / ASSIGNMENT_ID / NB, as_version=4)
+    [seen] = [json.loads(o.text.split("SEEN ", 1)[1]) for c in graded.cells if c.cell_type == "code"
+              for o in c.outputs if o.get("output_type") == "stream" and "SEEN " in o.get("text", "")]
     assert seen["signal"] == "no such process"
     assert seen["pids"][0] == 1 and len(seen["pids"]) < 10, seen  # its own PID namespace
 
