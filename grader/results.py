@@ -54,9 +54,12 @@ class StudentResult:
 # --- the guard's events: one JSON object a line, each with the ``notebook`` it happened in ---
 
 
-def kernel_died_event(cell, index, error):
-    """The kernel died in ``cell`` (a grade_id or None), the ``index``-th cell; cells after it were not run."""
-    return {"cell": cell, "index": index, "kernel_died": str(error)[:300]}
+def kernel_died_event(cell, index, error, out_of_memory=False):
+    """The kernel died in ``cell`` (a grade_id or None), the ``index``-th cell; cells after it were not
+    run. ``out_of_memory``: the memory cgroup's OOM killer killed a process meanwhile (the kernel is
+    its first choice)."""
+    event = {"cell": cell, "index": index, "kernel_died": str(error)[:300]}
+    return dict(event, out_of_memory=True) if out_of_memory else event
 
 
 def time_limit_event(cell, seconds):
@@ -105,7 +108,8 @@ def problems_of_events(text):
 def _problem_of_event(event):
     where = f"{event.get('notebook')}/{event.get('cell')}"
     if "kernel_died" in event:
-        return Status.KERNEL_DIED, (f"the kernel died in {where} (cell {event.get('index')}); "
+        why = " (killed for running out of memory)" if event.get("out_of_memory") else ""
+        return Status.KERNEL_DIED, (f"the kernel died in {where} (cell {event.get('index')}){why}; "
                                     "the cells after it were not run")
     if "leftover_processes" in event:
         return Status.GRADED, (f"{event.get('notebook')} left {event['leftover_processes']} "

@@ -32,6 +32,7 @@ HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 OWN_MODEL_NOTEBOOK = "part3_pytorch_cnn"
 OWN_MODEL_MEASURE = "own_model_accuracy"  # the name its hidden test measures it under, in %
 LEADERBOARD_NAME = "Own model: test accuracy (%)"
+PUBLIC_FAILED = "A public check failed (you can run it in your notebook):"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell\s*In\s*\[\d+\],\s*line (\d+)")
 VISIBILITIES = ["hidden", "after_due_date", "after_published", "visible"]
@@ -151,8 +152,7 @@ def cell_test(graded_cell, score, executed):
     failed = failure(executed)
     printed = _clip(_stream_text(executed), 1500)
     if failed and failed[1]:
-        test.update(visibility="visible",
-                    output=f"A public check failed (you can run it in your notebook):\n{failed[0]}")
+        test.update(visibility="visible", output=f"{PUBLIC_FAILED}\n{failed[0]}")
     elif failed:
         test["output"] = f"Failed: {failed[0]}"
     else:
@@ -181,7 +181,10 @@ def _summary(result, cells, autograded_dir, public_failures):
         lines.append(f"Details: {_clip(result.detail, 1500)}")
     lines.append("Notebooks graded: " + (", ".join(found) if found else "none"))
     missing = [n for n in notebooks if n not in found]
-    if missing:
+    if missing and result.status == Status.GRADING_ERROR:  # the grader's problem, not the upload's
+        lines.append("Not graded: " + ", ".join(missing) + ". This is not your error; your instructor "
+                     "will regrade the submission once the autograder is fixed.")
+    elif missing:
         lines.append("Not graded (missing, unreadable or not run): " + ", ".join(missing)
                      + ". Upload the notebooks themselves, or one zip named hw3_submission.zip.")
     lines.append(f"Autograded cells: {len(cells) - len(manual)}, worth {auto_max:g} points.")
@@ -215,7 +218,7 @@ def build_results(result, cells, autograded_dir, seconds, isolation=""):
         executed = _test_cells(Path(autograded_dir) / f"{cell.notebook}.ipynb").get(cell.grade_id) \
             if autograded_dir else None
         tests.append(cell_test(cell, result.scores.get(cell.column, 0.0), executed))
-    public_failures = sum(t["visibility"] == "visible" for t in tests)
+    public_failures = sum(t["output"].startswith(PUBLIC_FAILED) for t in tests)
     results = {
         "execution_time": int(round(seconds)),
         "output": _summary(result, cells, autograded_dir, public_failures)

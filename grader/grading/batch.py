@@ -32,6 +32,7 @@ from grader.grading.worker_process import (
 )
 from grader.isolation import sandbox
 from grader.isolation.forkserver_client import Zygotes
+from grader.isolation.machine import whole_cpus
 from grader.outputs.grades_csv import read_grades_csv, write_grades_csv
 from grader.results import Status
 
@@ -86,8 +87,9 @@ def autograde(paths, out_dir, limits=None, log=print, options=None, **option_kwa
     submissions = intake.discover(paths, options.id_pattern)
     # No more workers than submissions; they share the cores: each kernel's PyTorch/BLAS gets its
     # share, not one thread per core (oversubscribed threads slow every worker down).
-    workers = max(1, min(options.workers or os.cpu_count() or 1, len(submissions)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    cores = whole_cpus()  # the container's CPU quota, not the host's core count
+    workers = max(1, min(options.workers or cores, len(submissions)))
+    threads = max(1, cores // workers)
     # The zygotes preload (seconds of imports) while the grading folder is prepared; stopped below
     # if resuming leaves nothing to grade.
     zygotes = _start_zygotes(options, submissions, workers, threads, limits, log)

@@ -60,6 +60,7 @@ from grader.isolation import kernel_agent
 from grader.isolation.kernel_agent import RemoteError
 from grader.isolation.kernel_folders import KERNEL_FOLDERS_ENV, KernelFolders
 from grader.isolation.kernel_launcher import SANDBOX_ENV, earlier_uids, kill_uid, processes_of, remove_links
+from grader.isolation.machine import oom_kills
 from grader.isolation.remote import KernelLink, LostContact, TimeLimit
 from grader.results import (
     kernel_died_event,
@@ -189,6 +190,7 @@ class GuardedExecute(Execute):
         self._student_names = student_names(nb.cells)
         self._notebook_name = (resources or {}).get("nbgrader", {}).get("notebook", "")
         self._dead = False
+        self._oom_kills_before = oom_kills() or 0
         self._guard_ready = False
         self._link = self._namespace = None
         self._last_code_cell = max((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), default=-1)
@@ -273,7 +275,9 @@ class GuardedExecute(Execute):
             elif cell.cell_type == "code":
                 cell.outputs = without_verdicts(cell.outputs)
             self._dead = True
-            self._record(kernel_died_event(cell.metadata.get("nbgrader", {}).get("grade_id"), index, exc))
+            kills = oom_kills()
+            self._record(kernel_died_event(cell.metadata.get("nbgrader", {}).get("grade_id"), index, exc,
+                                           out_of_memory=kills is not None and kills > self._oom_kills_before))
             if cell.cell_type == "code":
                 cell.outputs.append(_error_output(KERNEL_DIED_NAME, "the kernel died while running this cell"))
         return cell, resources

@@ -452,6 +452,17 @@ def _sweep(cfg):
             remove_links(path)
 
 
+def _killed_first_when_memory_runs_out():
+    """The kernel is the OOM killer's first choice (``oom_score_adj`` 1000; any process may raise its
+    own): when a container or machine runs out of memory, the student's kernel dies ("kernel died")
+    rather than the grader, which then still writes every result."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:  # no /proc (or an unusual one): the limits above still apply
+        pass
+
+
 def _split_off_kernel(uid, lock_fd):
     """Fork: this process becomes the supervisor (``_supervise``, never returns); returns in the child."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the supervisor dies with the grading worker
@@ -492,6 +503,7 @@ def enter(cfg, connection_file=None):
     # RLIMIT_NPROC counts every process of a uid: only meaningful for the kernel's own uid.
     _limits({k: v for k, v in cfg.items() if k != "nproc"})
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the grading worker (or supervisor)
+    _killed_first_when_memory_runs_out()
     for name, value in cfg.get("env", {}).items():
         if value is None:
             os.environ.pop(name, None)

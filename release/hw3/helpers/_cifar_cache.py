@@ -10,10 +10,13 @@ matches. ``ChecksumError`` is re-exported by ``helpers.data``.
 
 import contextlib
 import hashlib
+import math
+import mmap
 import os
 import tempfile
 import urllib.request
 import warnings
+import zipfile
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -75,12 +78,44 @@ def _read_cache(cache_file, request=None, fingerprint=None):
                 fingerprint is not None and meta["fingerprint"] != fingerprint
             ):
                 return None
-            arrays = [npz[key] for key in _ARRAY_NAMES]
+            arrays = [_mapped(cache_file, npz, key) if key.startswith("x_") else npz[key] for key in _ARRAY_NAMES]
             withheld = "test_labels" in npz.files and str(npz["test_labels"]) == "withheld"
         return _checked(Cifar10(*arrays, CLASS_NAMES), f"the cache {cache_file}", withheld_test_labels=withheld)
     except Exception as exc:  # zipfile, numpy and OS errors alike mean "rebuild"
         warnings.warn(f"ignoring the unreadable CIFAR-10 cache {cache_file} ({exc}); rebuilding it", stacklevel=3)
         return None
+
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _mapped(cache_file, npz, name):
+    """Array ``name`` of the uncompressed cache, mapped from the file copy-on-write instead of read:
+    the images (180 MB) stay in the page cache, shared by every process that loads them and
+    dropped under memory pressure; an array is still writable, and what is written stays private.
+    Falls back to reading it (a compressed or unusual member)."""
+    try:
+        info = npz.zip.getinfo(f"{name}.npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            return npz[name]
+        with open(cache_file, "rb") as f:
+            f.seek(info.header_offset)
+            local = f.read(30)  # the member's local header, then its name and extra field
+            if local[:4] != b"PK\x03\x04":
+                return npz[name]
+            f.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                   + int.from_bytes(local[28:30], "little"))
+            read_header = _NPY_HEADER_READERS.get(np.lib.format.read_magic(f))
+            if read_header is None:
+                return npz[name]
+            shape, fortran, dtype = read_header(f)
+            if dtype.hasobject or fortran:
+                return npz[name]
+            offset = f.tell()
+            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        return np.frombuffer(mapping, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape)
+    except Exception:  # any surprise in the file's layout: read it the ordinary way
+        return npz[name]
 
 
 def _write_cache(cache_file, data, request, fingerprint, extra=None):
