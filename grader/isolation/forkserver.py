@@ -282,6 +282,7 @@ def run_kernel(request):
         sys.argv.append(f"--IPKernelApp.parent_handle={os.environ['JPY_PARENT_PID']}")
     from ipykernel import kernelapp
 
+    kernel_launcher.without_subprocess_pipe()
     kernelapp.launch_new_instance()
     return 0
 

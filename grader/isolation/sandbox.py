@@ -18,8 +18,10 @@ starting the launcher in probe mode:
   capabilities, e.g. Gradescope's): the fresh uid without namespaces. The grading folder is made
   root-only (``restrict_to_root``) but for the paths down to each kernel's folders, every process
   of a kernel's uid is killed after its notebook, the course helpers stay root's in a sticky folder;
-  the kernel sees the rest of the container with an unprivileged user's rights, and has no network
-  only where the container lets it have a network namespace (the probe tells; the description says).
+  the kernel sees the rest of the container with an unprivileged user's rights, and has no network:
+  a network namespace where the container allows one, else a seccomp filter that refuses internet,
+  netlink and packet sockets (Docker's default profile lets an unprivileged process install one;
+  the probe tells which, and the description says).
 * ``none``: only resource limits and the per-student folder; reported as such.
 
 In ``root`` and ``userns`` modes the kernel is PID 1 of its PID namespace, with its own ``/proc``:
@@ -74,13 +76,14 @@ class Sandbox:
     mode: str  # "root", "userns", "uid" or "none"
     reason: str = ""  # why a stronger mode was not used
     network: bool = False  # whether kernels can reach a network (the probe's finding)
+    network_filter: bool = False  # "uid" mode without a network namespace: seccomp refuses internet sockets
 
     @property
     def description(self):
         text = f"{self.mode}: {DESCRIPTIONS[self.mode]}"
         if self.mode == "uid":
-            text += "; network: " + ("NOT isolated (the machine refuses network namespaces)" if self.network
-                                     else "none")
+            text += "; network: " + ("NOT isolated" if self.network else
+                                     "none (seccomp: no internet sockets)" if self.network_filter else "none")
         return text + (f" ({self.reason})" if self.reason else "")
 
 
@@ -88,7 +91,8 @@ def _probe(mode, grading_dir):
     """Can the launcher build a ``mode`` sandbox for kernels under ``grading_dir/work``, reached (in
     "uid" mode) from ``grading_dir`` down, as the kernels of a batch are (``kernel_config``'s ``open_from``)?
 
-    Returns ('', whether the kernel had a network) when yes, else (why not, None).
+    Returns ('', whether the kernel had a network: True, False, or "seccomp" when only the filter
+    kept it off) when yes, else (why not, None).
     """
     scratch = Path(tempfile.mkdtemp(prefix=f"probe-{mode}-", dir=grading_dir / "work"))
     try:
@@ -110,8 +114,8 @@ def _probe(mode, grading_dir):
         except (OSError, subprocess.SubprocessError) as exc:
             return str(exc), None
         words = proc.stdout.strip()
-        if proc.returncode == 0 and words in ("ok network", "ok no network"):
-            return "", words == "ok network"
+        if proc.returncode == 0 and words in ("ok network", "ok no network", "ok no network (seccomp)"):
+            return "", {"ok network": True, "ok no network": False}.get(words, "seccomp")
         return (proc.stderr.strip().splitlines() or ["failed"])[-1][:200], None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -166,7 +170,7 @@ def detect(grading_dir, mode="auto"):
     for candidate in candidates:
         why, network = ("", True) if candidate == "none" else _probe(candidate, grading_dir)
         if not why:
-            _DETECTED[key] = Sandbox(candidate, "; ".join(reasons), bool(network))
+            _DETECTED[key] = Sandbox(candidate, "; ".join(reasons), network is True, network == "seccomp")
             return _DETECTED[key]
         reasons.append(f"{candidate} unavailable: {why}")
     raise AssertionError("unreachable: mode none always works")

@@ -10,6 +10,7 @@ for the image's pip install; the image is built once per test session (about 3 m
 
 import json
 import shutil
+import socket
 
 import nbformat
 import pytest
@@ -93,23 +94,32 @@ def _try(label, action):
         print('SNOOP', label + ':', 'blocked', type(exc).__name__)
 _try('source', lambda: open('/autograder/source/source/hw3/part0_filters.ipynb').read())
 _try('grading folder', lambda: os.listdir('/autograder/grading'))
-_try('graded notebook', lambda: open('/autograder/grading/autograded/hw3_submission/hw3/part0_filters.ipynb').read())
+_work = '/autograder/grading/work/submission'  # the upload's id: the restored notebook, hidden tests and all
+_try('graded notebook', lambda: open(_work + '/autograded/submission/hw3/part0_filters.ipynb').read())
 _try('gradebook', lambda: open('/autograder/grading/gradebook.db', 'rb').read(16))
 _try('results', lambda: os.listdir('/autograder/results'))
 _try('write results', lambda: open('/autograder/results/results.json', 'w').write('{"score": 1000}'))
 _try('metadata', lambda: open('/autograder/submission_metadata.json').read())
 _try('upload', lambda: os.listdir('/autograder/submission'))
 _try('instructor cache', lambda: open('/autograder/cache/cifar10.npz', 'rb').read(16))
+import socket
+_try('loopback', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=3))
+_try('internet', lambda: socket.create_connection(('1.1.1.1', 53), timeout=3))
+_try('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {port})))
 """
 SNOOPED = ("source", "grading folder", "graded notebook", "gradebook", "results", "write results", "metadata",
-           "upload", "instructor cache")
+           "upload", "instructor cache", "loopback", "internet", "udp")
 
 
 def test_a_hostile_kernel_reaches_nothing_of_the_grader(gradescope, tmp_path):
+    """The container is on the host's network (Gradescope's have one): a listener on the host's
+    loopback must hear nothing from the kernel, which in the uid mode has no network namespace."""
     dockerd, image, _ = gradescope
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
     nb = nbformat.read(RELEASE_DIR / NB, as_version=4)
     answers = dict(REF)
-    answers["box_kernel"] = SNOOP + answers["box_kernel"]
+    answers["box_kernel"] = SNOOP.replace("{port}", str(listener.getsockname()[1])) + answers["box_kernel"]
     nbformat.write(fill_answers(nb, answers), tmp_path / NB)
     run = real_docker.run_submission(dockerd, image, {NB: tmp_path / NB}, memory="2g", cpus="1",
                                      collect=("/autograder/grading/autograded", tmp_path / "graded"))
@@ -122,6 +132,14 @@ def test_a_hostile_kernel_reaches_nothing_of_the_grader(gradescope, tmp_path):
     seen = {line[len("SNOOP "):].split(":")[0]: line for line in lines}
     assert set(seen) == set(SNOOPED), lines
     assert all(": blocked " in line for line in seen.values()), "\n".join(lines)
+    try:
+        heard = listener.accept()
+    except TimeoutError:
+        heard = None
+    finally:
+        listener.close()
+    assert heard is None, "the kernel reached a listener on the host's loopback"
+    assert "network: none (seccomp" in results["extra_data"]["isolation"], results["extra_data"]["isolation"]
     # The grader's results.json stands: Part 0's points, the other notebooks missing.
     assert real_docker.points(results)[0] == 5, json.dumps(results)[:2000]
     assert results["extra_data"]["status"] == "missing notebook"

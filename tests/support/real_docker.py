@@ -75,8 +75,14 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        subprocess.run(["umount", "-R", "-l", str(self.folder)], capture_output=True)  # any overlay left behind
-        shutil.rmtree(self.folder, ignore_errors=True)
+        for _ in range(10):  # overlays and namespaces the daemon left mounted go lazily: try again
+            subprocess.run(["umount", "-R", "-l", str(self.folder)], capture_output=True)
+            for mount in sorted(_mounts_under(self.folder), reverse=True):
+                subprocess.run(["umount", "-l", mount], capture_output=True)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            if not self.folder.exists():
+                break
+            time.sleep(1)
 
     def log_tail(self, chars=3000):
         try:
@@ -92,6 +98,14 @@ class Dockerd:
             raise RuntimeError(f"docker {' '.join(args[:3])} failed ({run.returncode}):\n"
                                f"{(run.stdout or '')[-3000:]}\n{(run.stderr or '')[-3000:]}")
         return run
+
+
+def _mounts_under(folder):
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    return [line.split()[1] for line in lines if line.split()[1].startswith(str(folder) + "/")]
 
 
 def base_image(dockerd, tag="hw3-test/bookworm:minbase"):
