@@ -39,17 +39,19 @@ def call(ret, what):
 call(libc.unshare(0x00020000), "unshare")
 call(libc.mount(None, b"/", None, ctypes.c_ulong(16384 | (1 << 18)), None), "private")
 sep = sys.argv.index("--")
-for path in sys.argv[1:sep]:
+wanted = []  # (the highest folder above the path that others cannot traverse, the path, a handle on it)
+for path in sys.argv[1:sep]:  # all looked at before anything is covered: several may share that folder
     path = os.path.realpath(path)
     if not os.path.exists(path):
         continue
     parts = path.split("/")
     blocked = next((("/".join(parts[:i]) or "/") for i in range(2, len(parts) + 1)
                     if not os.stat("/".join(parts[:i])).st_mode & 0o001), None)
-    if blocked is None or blocked == path:
-        continue
-    handle = os.open(path, os.O_PATH)
+    if blocked is not None and blocked != path:
+        wanted.append((blocked, path, os.open(path, os.O_PATH)))
+for blocked in sorted({b for b, _, _ in wanted if not any(b.startswith(o + "/") for o, _, _ in wanted)}):
     call(libc.mount(b"tmpfs", blocked.encode(), b"tmpfs", ctypes.c_ulong(0), b"mode=0755"), "tmpfs")
+for _, path, handle in wanted:
     os.makedirs(path, exist_ok=True)
     call(libc.mount(f"/proc/self/fd/{handle}".encode(), path.encode(), None, ctypes.c_ulong(4096 | 16384), None),
          "bind")
