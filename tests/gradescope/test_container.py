@@ -119,10 +119,14 @@ def container_run():
         proc = subprocess.run(argv, cwd=root / "source", env=env, capture_output=True, text=True, timeout=900)
         seconds = time.monotonic() - started
         time.sleep(1)  # a leftover writer, had there been one, would have rewritten results.json by now
-        results = json.loads((root / "results" / "results.json").read_text())
-        graded = root / "grading" / "autograded" / "submission" / "hw3" / PART0
-        lines = [line for cell in json.loads(graded.read_text())["cells"] for out in cell.get("outputs", [])
-                 for line in "".join(out.get("text", "")).splitlines() if line.startswith("PROBE")]
+        try:
+            results = json.loads((root / "results" / "results.json").read_text())
+            graded = root / "grading" / "autograded" / "submission" / "hw3" / PART0
+            lines = [line for cell in json.loads(graded.read_text())["cells"] for out in cell.get("outputs", [])
+                     for line in "".join(out.get("text", "")).splitlines() if line.startswith("PROBE")]
+        except (OSError, ValueError) as exc:  # say why: the run's own words
+            raise AssertionError(f"gradescope run left no graded notebook or results ({exc}); its output:\n"
+                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}") from None
         yield proc, results, lines, seconds
     finally:
         for pid in pids_with(MARKER):
